@@ -1,0 +1,237 @@
+"""A local fake of the Gemini REST API, for driving the *real* google-genai client.
+
+The SDK honours ``GOOGLE_GEMINI_BASE_URL``; point it at :attr:`FakeGeminiServer.url`
+and every ``generate_content`` call lands here instead of Google. Nothing in
+the SDK is patched. Replies are decided by a plain function (like httpx's
+``MockTransport``)::
+
+    def handler(req: FakeRequest) -> FakeReply:
+        if "explode" in req.prompt:
+            return error_reply(504, "DEADLINE_EXCEEDED", "Deadline expired")
+        return text_reply(f"echo: {req.prompt}")
+
+    with FakeGeminiServer(handler, latency_s=0.05) as server:
+        ...  # os.environ["GOOGLE_GEMINI_BASE_URL"] == server.url inside the block
+        assert server.requests[0].user_turns == 1
+
+Shapes follow the recorded responses in ``shared/realdata/gemini`` (proto3 JSON
+mapping of ``GenerateContentResponse``; errors are ``google.rpc.Status``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+_GENERATE = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:]+):generateContent$")
+
+
+@dataclass
+class FakeRequest:
+    """One request the fake received. ``body`` is the JSON the SDK sent;
+    ``started``/``finished`` are ``time.monotonic()`` seconds."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    started: float
+    finished: float = 0.0
+    model: str = ""
+
+    @property
+    def contents(self) -> list[dict]:
+        return list(self.body.get("contents") or [])
+
+    @property
+    def user_turns(self) -> int:
+        """How many ``user`` turns ``contents`` holds (a fresh session has one)."""
+        return sum(1 for c in self.contents if c.get("role", "user") == "user")
+
+    @property
+    def prompt(self) -> str:
+        """All text parts of all turns, joined."""
+        return "\n".join(p.get("text", "") for c in self.contents for p in c.get("parts", []) if "text" in p)
+
+    @property
+    def system(self) -> str:
+        sys_ = self.body.get("systemInstruction") or {}
+        return "\n".join(p.get("text", "") for p in sys_.get("parts", []))
+
+    @property
+    def wants_json(self) -> bool:
+        return (self.body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
+
+
+@dataclass
+class FakeReply:
+    """What to answer: HTTP ``status``, a JSON ``body``, after ``delay_s`` seconds
+    (on top of the server's fixed latency). ``drop`` closes the connection
+    without answering (a connection reset)."""
+
+    status: int = 200
+    body: dict[str, Any] = field(default_factory=dict)
+    delay_s: float = 0.0
+    drop: bool = False
+
+
+def text_reply(text: str, *, input_tokens: int = 10, output_tokens: int | None = None, finish_reason: str = "STOP", cached_tokens: int = 0) -> FakeReply:
+    """A successful ``generateContent`` reply carrying ``text``."""
+    out = output_tokens if output_tokens is not None else max(1, len(text) // 4)
+    usage = {"promptTokenCount": input_tokens, "candidatesTokenCount": out, "totalTokenCount": input_tokens + out}
+    if cached_tokens:
+        usage["cachedContentTokenCount"] = cached_tokens
+    return FakeReply(200, {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish_reason, "index": 0}],
+        "usageMetadata": usage,
+        "modelVersion": "fake-gemini",
+    })
+
+
+def json_reply(obj: Any, **kw) -> FakeReply:
+    """A reply whose text is ``obj`` serialised as JSON (for ``response_schema`` calls)."""
+    return text_reply(json.dumps(obj), **kw)
+
+
+def blocked_reply(reason: str = "SAFETY") -> FakeReply:
+    """HTTP 200 with no candidates and ``promptFeedback.blockReason`` (a blocked prompt)."""
+    return FakeReply(200, {"promptFeedback": {"blockReason": reason}, "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5}})
+
+
+def error_reply(code: int, status: str, message: str, *, retry_delay: str | None = None, quota_id: str | None = None) -> FakeReply:
+    """A ``google.rpc.Status`` error body; ``retry_delay`` adds ``RetryInfo``
+    (e.g. ``"26s"``), ``quota_id`` a ``QuotaFailure`` violation (e.g.
+    ``"GenerateRequestsPerDayPerProjectPerModel-FreeTier"``)."""
+    details: list[dict] = []
+    if quota_id:
+        details.append({"@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                        "violations": [{"quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests", "quotaId": quota_id}]})
+    if retry_delay:
+        details.append({"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": retry_delay})
+    err: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        err["details"] = details
+    return FakeReply(code, {"error": err})
+
+
+Handler = Callable[[FakeRequest], "FakeReply | str | dict"]
+Route = Callable[[FakeRequest, "re.Match[str]"], FakeReply]
+
+
+class FakeGeminiServer:
+    """A threaded HTTP server on 127.0.0.1 speaking enough of Gemini's REST API.
+
+    ``handler`` decides each ``generateContent`` reply (a :class:`FakeReply`, or a
+    ``str`` for a plain text reply, or a ``dict`` for a JSON reply).
+    ``latency_s`` is added to every reply (seconds). ``routes`` maps extra path
+    regexes to functions, e.g. for Batch Mode endpoints. All requests are kept
+    in :attr:`requests` (thread-safe append). Use as a context manager: it sets
+    ``GOOGLE_GEMINI_BASE_URL`` for the block and restores it after.
+    """
+
+    def __init__(self, handler: Handler | None = None, *, latency_s: float = 0.0, routes: dict[str, Route] | None = None):
+        self.handler = handler or (lambda req: text_reply(f"echo: {req.prompt}"))
+        self.latency_s = latency_s
+        self.routes = [(re.compile(k), v) for k, v in (routes or {}).items()]
+        self.requests: list[FakeRequest] = []
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._saved_env: str | None = None
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "server not started"
+        return f"http://127.0.0.1:{self._server.server_port}"
+
+    def start(self) -> "FakeGeminiServer":
+        fake = self
+
+        class _Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self):
+                length = int(self.headers.get("content-length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                try:
+                    body = json.loads(raw) if raw else {}
+                except ValueError:
+                    body = {"_raw": raw.decode("utf-8", "replace")}
+                req = FakeRequest(self.command, self.path.split("?")[0], dict(self.headers), body, time.monotonic())
+                reply = fake._dispatch(req)
+                time.sleep(fake.latency_s + reply.delay_s)
+                req.finished = time.monotonic()
+                with fake._lock:
+                    fake.requests.append(req)
+                if reply.drop:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                data = json.dumps(reply.body).encode()
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json; charset=UTF-8")
+                    self.send_header("content-length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up (a timeout test)
+                    self.close_connection = True
+
+            do_POST = do_GET = do_DELETE = do_PATCH = _serve
+
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def _dispatch(self, req: FakeRequest) -> FakeReply:
+        for pattern, route in self.routes:
+            match = pattern.search(req.path)
+            if match:
+                return route(req, match)
+        match = _GENERATE.match(req.path)
+        if not match:
+            return error_reply(404, "NOT_FOUND", f"fake Gemini has no route {req.method} {req.path}")
+        req.model = match.group("model")
+        try:
+            reply = self.handler(req)
+        except Exception as exc:  # a bug in a test handler should be loud, not a hang
+            return error_reply(500, "INTERNAL", f"fake handler raised {exc!r}")
+        if isinstance(reply, str):
+            return text_reply(reply)
+        if isinstance(reply, dict):
+            return json_reply(reply)
+        return reply
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> "FakeGeminiServer":
+        self.start()
+        self._saved_env = os.environ.get("GOOGLE_GEMINI_BASE_URL")
+        os.environ["GOOGLE_GEMINI_BASE_URL"] = self.url
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._saved_env is None:
+            os.environ.pop("GOOGLE_GEMINI_BASE_URL", None)
+        else:
+            os.environ["GOOGLE_GEMINI_BASE_URL"] = self._saved_env
+        self.stop()
+
+    def generate_requests(self) -> list[FakeRequest]:
+        """Only the ``generateContent`` requests, in arrival order."""
+        return [r for r in self.requests if _GENERATE.match(r.path)]
