@@ -236,7 +236,7 @@ def _glob_regex(pattern: str) -> tuple[re.Pattern[str], bool]:
     while pat.startswith("./"):
         pat = pat[2:]
     pat = pat.lstrip("/")
-    basename_only = "/" not in pat.rstrip("/")
+    basename_only = "/" not in pat  # "dir/" is anchored, like "dir/**"
     if pat.endswith("/"):
         pat += "**"
     out: list[str] = []
