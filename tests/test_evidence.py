@@ -410,3 +410,13 @@ def test_git_diff_in_a_local_repository(tmp_path):
     assert "git diff HEAD~5..HEAD failed" in str(info.value) and "HEAD~5" in info.value.message
     with pytest.raises(ConfigError):
         git_diff("--output=/tmp/x", repo)
+
+
+def test_diff_file_converted_to_crlf_throughout_is_read_as_lf(realdata):
+    raw = _diff(realdata, "02")
+    expected = [(f.path, f.old_path, f.status, f.added, f.removed) for f in evidence_from_bytes(raw).files]
+    ev = evidence_from_bytes(raw.replace(b"\n", b"\r\n"))
+    assert [(f.path, f.old_path, f.status, f.added, f.removed) for f in ev.files] == expected
+    assert "the diff file has CRLF line endings throughout; read as LF" in ev.notes
+    # a real diff of CRLF files (git headers in LF) is left alone
+    assert not any("throughout" in n for n in evidence_from_bytes(_diff(realdata, "06")).notes)

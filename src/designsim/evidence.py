@@ -550,13 +550,29 @@ def _file_change(pf: PatchedFile, lines: list[str], settings: EvidenceSettings) 
     )
 
 
+_FILE_HEADER = re.compile(r"^(?:diff --git |\+\+\+ ).*$", re.MULTILINE)
+
+
+def _normalise_crlf_diff(diff_text: str) -> tuple[str, bool]:
+    """If the diff *file* has CRLF line endings throughout (saved on Windows, or
+    passed through a CRLF-converting tool), convert it to LF. Git writes its own
+    header lines with LF, so a ``diff --git``/``+++`` line ending in CR means the
+    whole file was converted; then a file's own CRLF can no longer be told apart."""
+    headers = _FILE_HEADER.findall(diff_text)
+    if headers and all(h.endswith("\r") for h in headers):
+        return diff_text.replace("\r\n", "\n"), True
+    return diff_text, False
+
+
 def parse_diff(diff_text: str, settings: EvidenceSettings | None = None, *,
                source: str | None = None) -> list[FileChange]:
     """Parse unified diff text with ``unidiff`` into :class:`FileChange` s, in diff order.
 
-    Raises :class:`ConfigError` (``source`` names the input) if ``unidiff`` rejects it.
+    A diff file converted to CRLF throughout is read as LF first. Raises
+    :class:`ConfigError` (``source`` names the input) if ``unidiff`` rejects it.
     """
     settings = settings or EvidenceSettings()
+    diff_text, _ = _normalise_crlf_diff(diff_text)
     try:
         patch = PatchSet(io.StringIO(diff_text))
     except UnidiffParseError as exc:
@@ -685,8 +701,11 @@ def build_evidence(
     :class:`ConfigError` if the diff cannot be parsed.
     """
     settings = settings or EvidenceSettings()
-    files = parse_diff(diff_text, settings, source=source)
     all_notes = list(notes)
+    diff_text, converted = _normalise_crlf_diff(diff_text)
+    if converted:
+        all_notes.append("the diff file has CRLF line endings throughout; read as LF")
+    files = parse_diff(diff_text, settings, source=source)
     budget_chars = settings.max_tokens * CHARS_PER_TOKEN
 
     # ---- fixed part: note, fence, PR data, section headers, summary reserve
