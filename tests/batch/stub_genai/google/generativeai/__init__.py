@@ -10,6 +10,7 @@ Behaviour (environment variables, read per call):
   raises ``Exception("504 Deadline Exceeded")`` (the error the legacy runs hit);
 * ``STUB_GENAI_FAIL_TIMES`` — fail each such prompt only this many times
   (counted in files under ``STUB_GENAI_STATE``), then answer; unset = always;
+* ``STUB_GENAI_FAIL_ALWAYS`` — substrings whose prompts fail on every call;
 * every call is appended to ``$STUB_GENAI_STATE/calls.log``.
 
 It is not the google-genai SDK and patches nothing.
@@ -44,6 +45,8 @@ def _state_dir():
 
 
 def _should_fail(prompt: str) -> bool:
+    if any(m and m in prompt for m in os.environ.get("STUB_GENAI_FAIL_ALWAYS", "").split(",")):
+        return True
     marks = [m for m in os.environ.get("STUB_GENAI_FAIL", "").split(",") if m]
     if not any(m in prompt for m in marks):
         return False
