@@ -318,8 +318,21 @@ def _recommendation(stage: ResolvedStage, output: str, matrix: DecisionMatrix | 
 # ------------------------------------------------------------------ running
 
 
-async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, provider: Provider, results: dict[str, StageResult],
-                     done: dict[str, asyncio.Event], slot: asyncio.Semaphore, t0: float) -> None:
+@dataclass
+class _Run:
+    """Shared state of one review run."""
+
+    provider: Provider
+    results: dict[str, StageResult]
+    done: dict[str, asyncio.Event]
+    slot: asyncio.Semaphore
+    t0: float
+    #: set when a quota will not refill within the run: no further model calls
+    halted: str | None = None
+
+
+async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
+    provider, results, done, slot, t0 = run.provider, run.results, run.done, run.slot, run.t0
     result = results[stage.id]
     try:
         for dep in stage.depends_on:
@@ -334,6 +347,9 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, provider: Provider,
         attempts = plan.rulebook.scorecard.attempts
         notes: list[str] = []
         for number in range(1, attempts + 1):
+            if run.halted:
+                result.outcome, result.reason = "inconclusive", f"not run: {run.halted}"
+                return
             prompt = render_stage_prompt(plan, stage, predecessors, notes)
             attempt = Attempt(number=number, prompt=prompt, started_s=time.monotonic() - t0)
             result.attempts.append(attempt)
@@ -351,6 +367,8 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, provider: Provider,
                 notes = ["the previous reply was cut off at the output-token limit: be more concise"]
                 continue
             except (QuotaExhausted, PermanentProviderError, ProviderError) as exc:
+                if isinstance(exc, QuotaExhausted):
+                    run.halted = f"model quota exhausted ({exc.reason})"
                 attempt.error = str(exc)
                 attempt.finished_s = time.monotonic() - t0
                 result.outcome, result.reason = "inconclusive", f"model unavailable: {exc}"
@@ -361,6 +379,8 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, provider: Provider,
             try:
                 card = await grade_output(plan, stage, completion.text, provider, label=f"judge:{stage.id}", call_slot=slot)
             except ProviderError as exc:
+                if isinstance(exc, QuotaExhausted):
+                    run.halted = f"model quota exhausted ({exc.reason})"
                 attempt.finished_s = time.monotonic() - t0
                 result.outcome, result.reason = "inconclusive", f"grader unavailable: {exc}"
                 result.final_output = completion.text
@@ -387,19 +407,28 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, provider: Provider,
 
 
 def decide(rulebook: Rulebook, stages: list[StageResult]) -> tuple[VerdictName, str]:
-    """Apply the rulebook's policy to stage outcomes: ``(verdict, summary)``."""
+    """Apply the rulebook's policy to stage outcomes: ``(verdict, summary)``.
+
+    Stages outside ``policy.required`` never change the verdict but are named
+    in the summary when they did not pass.
+    """
     required = set(rulebook.policy.required or [s.id for s in stages])
     counted = [s for s in stages if s.id in required]
     failed = [s.id for s in counted if s.effective_outcome == "failed"]
     unsure = [s.id for s in counted if s.effective_outcome == "inconclusive"]
+    ignored = [f"{s.id} {s.effective_outcome}" for s in stages if s.id not in required and s.effective_outcome != "passed"]
+    tail = f"; not required by the policy: {', '.join(ignored)}" if ignored else ""
+    verdict: VerdictName
     if failed and rulebook.policy.on_failed == "fail":
-        return "fail", f"{len(failed)} stage(s) failed the scorecard: {', '.join(failed)}"
-    if unsure:
-        mapped = {"error": "inconclusive", "fail": "fail", "neutral": "neutral"}[rulebook.policy.on_inconclusive]
-        return mapped, f"{len(unsure)} stage(s) inconclusive: {', '.join(unsure)}"  # type: ignore[return-value]
-    if failed:
-        return "pass", f"passed with warnings: {', '.join(failed)} failed (policy: warn)"
-    return "pass", f"all {len(counted)} stage(s) passed the scorecard"
+        verdict, summary = "fail", f"{len(failed)} stage(s) failed the scorecard: {', '.join(failed)}"
+    elif unsure:
+        verdict = {"error": "inconclusive", "fail": "fail", "neutral": "neutral"}[rulebook.policy.on_inconclusive]  # type: ignore[assignment]
+        summary = f"{len(unsure)} stage(s) inconclusive: {', '.join(unsure)}"
+    elif failed:
+        verdict, summary = "pass", f"passed with warnings: {', '.join(failed)} failed the scorecard (policy: warn)"
+    else:
+        verdict, summary = "pass", f"all {len(counted)} required stage(s) passed the scorecard"
+    return verdict, summary + tail
 
 
 def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
@@ -427,9 +456,8 @@ async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | No
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results = {s.id: StageResult(id=s.id, title=s.title, format=s.format, depends_on=s.depends_on, is_synthesis=s.is_synthesis)
                for s in plan.stages}
-    done = {s.id: asyncio.Event() for s in plan.stages}
-    slot = asyncio.Semaphore(plan.rulebook.concurrency)
-    await asyncio.gather(*(_run_stage(plan, s, provider, results, done, slot, t0) for s in plan.stages))
+    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0)
+    await asyncio.gather(*(_run_stage(plan, s, run) for s in plan.stages))
     stages = [results[s.id] for s in plan.stages]
     verdict, summary = decide(plan.rulebook, stages)
     usage = Usage()
