@@ -1,0 +1,267 @@
+"""GitHub REST through PyGithub: retries, and the one place its errors are mapped.
+
+:class:`GitHubClient` makes exactly the calls the action needs, each to a
+documented endpoint (the tests validate every request against GitHub's OpenAPI
+description), through PyGithub's ``Requester`` so that authentication, GitHub
+Enterprise base URLs (``GITHUB_API_URL``, e.g. ``https://ghe.example.com/api/v3``)
+and retries are PyGithub's:
+
+* retries: :class:`github.GithubRetry` (a ``urllib3.util.Retry``) retries 5xx
+  and 403/429 secondary rate limits (``Retry-After`` honoured, else
+  ``secondary_rate_wait`` seconds), with exponential backoff. A 403 that is
+  not a rate limit is not retried.
+* errors: :func:`github_errors` turns every PyGithub / requests / urllib3
+  exception into :class:`~designsim.errors.GitHubError`; a 403 or 404 on a
+  write names the permission the workflow's ``permissions:`` block lacks
+  (``pull-requests: write`` for comments, ``statuses: write``, ``checks: write``).
+
+Limits relied on (shared/realdata/SOURCES.md §2): a pull request's diff
+(``application/vnd.github.diff``) is refused with 406 above 300 files or
+20,000 lines; the files list then gives up to 3,000 files, ``per_page`` ≤ 100;
+a file's ``patch`` is absent for binary or too-large files; the contents API
+serves files up to 1 MB.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import re
+from dataclasses import dataclass
+from typing import Any, Iterator
+from urllib.parse import quote
+
+from designsim.errors import GitHubError
+
+#: GitHub's cap on the pull-request files listing.
+MAX_PR_FILES = 3000
+PER_PAGE = 100
+DIFF_MEDIA_TYPE = "application/vnd.github.diff"
+
+
+@dataclass(frozen=True)
+class RetrySettings:
+    """Retry policy for GitHub calls. ``total`` tries after the first;
+    ``backoff_factor`` seconds × 2^n between tries (urllib3); secondary rate
+    limits wait ``secondary_rate_wait`` seconds unless ``Retry-After`` says
+    otherwise, and give up rather than wait more than ``max_wait`` seconds."""
+
+    total: int = 4
+    backoff_factor: float = 2.0
+    secondary_rate_wait: float = 60.0
+    max_wait: float = 300.0
+
+    def build(self):
+        from github import GithubRetry
+
+        return GithubRetry(total=self.total, backoff_factor=self.backoff_factor,
+                           secondary_rate_wait=self.secondary_rate_wait, max_rate_limit_wait=self.max_wait)
+
+
+def _message(data: Any) -> str:
+    if isinstance(data, dict):
+        msg = str(data.get("message") or "")
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            parts = [str(e.get("message") or e.get("code") or e) if isinstance(e, dict) else str(e) for e in errors[:3]]
+            msg = f"{msg} ({'; '.join(parts)})" if msg else "; ".join(parts)
+        return msg
+    return str(data or "")[:300]
+
+
+@contextlib.contextmanager
+def github_errors(what: str, *, permission: str | None = None) -> Iterator[None]:
+    """Translate anything PyGithub or its transport raises into :class:`GitHubError`.
+
+    ``what`` names the call ("create the PR comment"); ``permission`` is the
+    workflow permission it needs, named in the message of a 403 (and of a 404,
+    which is what GitHub answers for a resource the token may not see)."""
+    from github import GithubException
+    import requests
+    import urllib3.exceptions
+
+    try:
+        yield
+    except GithubException as exc:
+        status = int(exc.status or 0)
+        detail = _message(exc.data)
+        text = f"GitHub refused to {what}: HTTP {status}" + (f": {detail}" if detail else "")
+        if status in (401,):
+            text += " — the token is invalid or expired"
+        elif status in (403, 404) and permission:
+            rate = "rate limit" in detail.lower()
+            if not rate:
+                text += (f" — the token lacks the `{permission}` permission; add `permissions: {{{permission}}}` to the job"
+                         if status == 403 else f" — not found, or the token lacks `{permission}`")
+        raise GitHubError(text, status=status) from exc
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise GitHubError(f"could not {what}: {type(exc).__name__}: {str(reason)[:300]}") from exc
+
+
+class DiffTooLarge(Exception):
+    """GitHub answered 406 for the diff media type (over 300 files or 20,000 lines)."""
+
+
+class GitHubClient:
+    """The REST calls the action makes. Every method raises :class:`GitHubError`."""
+
+    def __init__(self, token: str, repository: str, *, api_url: str = "https://api.github.com",
+                 retry: RetrySettings | None = None, timeout: int = 30):
+        from github import Auth, Github
+
+        if "/" not in repository:
+            raise GitHubError(f"GITHUB_REPOSITORY must be owner/name, got {repository!r}")
+        self.repository = repository
+        self._gh = Github(auth=Auth.Token(token), base_url=api_url, timeout=timeout,
+                          retry=(retry or RetrySettings()).build(), per_page=PER_PAGE)
+        self._req = self._gh.requester
+        self._base = "/repos/" + repository
+
+    # -- low level
+    def _json(self, verb: str, path: str, *, what: str, permission: str | None = None,
+              parameters: dict | None = None, body: dict | None = None) -> Any:
+        with github_errors(what, permission=permission):
+            _, data = self._req.requestJsonAndCheck(verb, self._base + path, parameters=parameters, input=body)
+        return data
+
+    # -- reading
+    def get_pull(self, number: int) -> dict:
+        """``GET /repos/{o}/{r}/pulls/{n}`` as JSON."""
+        return self._json("GET", f"/pulls/{number}", what=f"read pull request #{number}", permission="pull-requests: read")
+
+    def get_pull_diff(self, number: int) -> bytes:
+        """The pull request's diff against its merge base (``Accept:
+        application/vnd.github.diff``). Raises :class:`DiffTooLarge` on 406."""
+        from github import GithubException
+
+        with github_errors(f"read the diff of #{number}", permission="pull-requests: read"):
+            status, headers, output = self._req.requestJson("GET", f"{self._base}/pulls/{number}",
+                                                            headers={"Accept": DIFF_MEDIA_TYPE})
+            if status == 406:
+                raise DiffTooLarge(output[:300] if isinstance(output, str) else "")
+            if status >= 400:
+                import json
+
+                try:
+                    data = json.loads(output)
+                except ValueError:
+                    data = {"message": str(output)[:300]}
+                raise GithubException(status, data, headers)
+        return (output or "").encode("utf-8")
+
+    def list_pull_files(self, number: int, *, limit: int = MAX_PR_FILES) -> list[dict]:
+        """``GET /repos/{o}/{r}/pulls/{n}/files``, every page (≤ 3,000 files)."""
+        files: list[dict] = []
+        page = 1
+        while len(files) < limit:
+            batch = self._json("GET", f"/pulls/{number}/files", what=f"list the files of #{number}",
+                               permission="pull-requests: read", parameters={"per_page": PER_PAGE, "page": page})
+            if not batch:
+                break
+            files.extend(batch)
+            if len(batch) < PER_PAGE:
+                break
+            page += 1
+        return files[:limit]
+
+    def get_file_text(self, path: str, ref: str) -> str | None:
+        """A file's text at ``ref`` through the contents API, or ``None`` if absent (404)."""
+        from github import GithubException
+
+        with github_errors(f"read {path} at {ref}", permission="contents: read"):
+            try:
+                _, data = self._req.requestJsonAndCheck("GET", f"{self._base}/contents/{quote(path)}", parameters={"ref": ref})
+            except GithubException as exc:
+                if exc.status == 404:
+                    return None
+                raise
+        if isinstance(data, list) or not isinstance(data, dict) or data.get("type") not in (None, "file"):
+            return None
+        content = data.get("content")
+        if content is None or (data.get("encoding") not in (None, "base64")):
+            raise GitHubError(f"{path} at {ref} is too large for the contents API (over 1 MB)")
+        return base64.b64decode(content).decode("utf-8", errors="replace")
+
+    def list_issue_comments(self, number: int) -> list[dict]:
+        """Every comment on issue/PR ``number`` (``per_page=100``, all pages)."""
+        out: list[dict] = []
+        page = 1
+        while True:
+            batch = self._json("GET", f"/issues/{number}/comments", what=f"list the comments of #{number}",
+                               permission="pull-requests: read", parameters={"per_page": PER_PAGE, "page": page})
+            out.extend(batch or [])
+            if not batch or len(batch) < PER_PAGE:
+                return out
+            page += 1
+
+    # -- writing
+    def create_comment(self, number: int, body: str) -> dict:
+        return self._json("POST", f"/issues/{number}/comments", what="create the PR comment",
+                          permission="pull-requests: write", body={"body": body})
+
+    def update_comment(self, comment_id: int, body: str) -> dict:
+        return self._json("PATCH", f"/issues/comments/{comment_id}", what="update the PR comment",
+                          permission="pull-requests: write", body={"body": body})
+
+    def delete_comment(self, comment_id: int) -> None:
+        self._json("DELETE", f"/issues/comments/{comment_id}", what="delete a duplicate PR comment",
+                   permission="pull-requests: write")
+
+    def create_status(self, sha: str, *, state: str, context: str, description: str, target_url: str | None) -> dict:
+        body = {"state": state, "context": context, "description": description}
+        if target_url:
+            body["target_url"] = target_url
+        return self._json("POST", f"/statuses/{sha}", what="set the commit status", permission="statuses: write", body=body)
+
+    def create_check_run(self, body: dict) -> dict:
+        return self._json("POST", "/check-runs", what="create the check run", permission="checks: write", body=body)
+
+    def update_check_run(self, check_run_id: int, body: dict) -> dict:
+        return self._json("PATCH", f"/check-runs/{check_run_id}", what="update the check run", permission="checks: write", body=body)
+
+
+def unified_diff_from_files(files: list[dict]) -> tuple[bytes, list[str]]:
+    """Rebuild a unified diff from the files list's ``patch`` fields.
+
+    Returns ``(diff bytes, notes)``. Renames keep ``rename from/to`` headers;
+    a file without ``patch`` (binary, or too large for GitHub to show) becomes
+    a ``Binary files … differ`` stanza so the evidence lists it as omitted."""
+    out: list[str] = []
+    notes: list[str] = []
+    no_patch = 0
+    for f in files:
+        name = str(f.get("filename") or "")
+        old = str(f.get("previous_filename") or name)
+        status = f.get("status") or "modified"
+        out.append(f"diff --git a/{old} b/{name}")
+        if status == "renamed" and old != name:
+            out += [f"rename from {old}", f"rename to {name}"]
+        if status == "added":
+            out.append("new file mode 100644")
+        elif status == "removed":
+            out.append("deleted file mode 100644")
+        a = "/dev/null" if status == "added" else f"a/{old}"
+        b = "/dev/null" if status == "removed" else f"b/{name}"
+        patch = f.get("patch")
+        if patch is None:
+            if status == "renamed" and not f.get("changes"):
+                continue
+            no_patch += 1
+            out.append(f"Binary files {a} and {b} differ")
+            continue
+        if not patch:
+            continue
+        out += [f"--- {a}", f"+++ {b}"]
+        out.append(patch)
+    if no_patch:
+        notes.append(f"{no_patch} file(s) had no patch from GitHub (binary or too large)")
+    text = "\n".join(line.rstrip("\n") for line in out) + "\n"
+    return text.encode("utf-8"), notes
+
+
+def changes_path(diff: bytes, path: str) -> bool:
+    """True when the unified diff touches ``path`` (either side of a rename)."""
+    pattern = re.compile(rb"^diff --git a/(\S+) b/(\S+)", re.MULTILINE)
+    wanted = (path[2:] if path.startswith("./") else path).encode()
+    return any(wanted in (m.group(1), m.group(2)) for m in pattern.finditer(diff))
