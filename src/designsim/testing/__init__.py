@@ -80,3 +80,7 @@ class FakeProvider:
             return Completion(text=json.dumps(reply), parsed=reply, usage=Usage(input_tokens=len(request.prompt) // 4, output_tokens=20))
         text = str(reply)
         return Completion(text=text, usage=Usage(input_tokens=len(request.prompt) // 4, output_tokens=max(1, len(text) // 4)))
+
+from designsim.testing.github import GitHubRecorder  # noqa: E402  (recorder of what the action would post)
+
+__all__ += ["GitHubRecorder"]
