@@ -19,8 +19,8 @@ One :func:`execute_run` call:
    interrupt (SIGINT / SIGTERM).
 
 Rate limits follow Gemini's published per-project limits, which are counted
-per minute (RPM, TPM): the limiter's bucket holds at most ``rpm/60`` requests
-(min 1), so no 60 s window ever sees more than ``rpm`` plus one second's worth.
+per minute (RPM, TPM): :func:`strict_limiter` sizes the leaky bucket so that
+no 60 s window ever sees more than ``rpm`` requests (or ``tpm`` tokens).
 Input tokens are estimated at 4 characters per token (Gemini's documented
 rule of thumb) before sending; the real count is debited afterwards.
 """
@@ -94,6 +94,22 @@ class RunOptions:
             raise ConfigError("--max-attempts must be >= 1", field="max_attempts")
 
 
+def strict_limiter(limit: float, period_s: float = 60.0, burst: int | None = None) -> AsyncLimiter:
+    """An aiolimiter leaky bucket that never lets more than ``limit`` through
+    in any window of ``period_s`` seconds (default: per minute).
+
+    The bucket holds ``b`` (default one second's worth, ``limit/period_s``,
+    at least 1, so a start is not a thundering herd) and leaks ``r`` per
+    second. An empty bucket admits at most ``b - 1 + r * period_s`` in a
+    window, so ``r = (limit - b + 1) / period_s`` keeps that at ``limit``
+    (for 600/min: a bucket of 10 leaking 9.85/s, 98.5 % of the nominal rate).
+    """
+    b = burst or max(1, int(limit / period_s))
+    b = min(b, max(1, int(limit)))
+    rate_per_s = (limit - b + 1) / period_s
+    return AsyncLimiter(b, b / rate_per_s)
+
+
 class RateLimiter:
     """Requests/min and tokens/min limits shared by all workers, plus a
     shared cool-down: when the server answers 429 with a ``retryDelay``,
@@ -104,12 +120,8 @@ class RateLimiter:
     """
 
     def __init__(self, rpm: float, tpm: int | None = None, *, clock: Callable[[], float] = time.monotonic):
-        burst = max(1, int(rpm // 60))
-        self.requests = AsyncLimiter(burst, 60.0 * burst / rpm)
-        self.tokens: AsyncLimiter | None = None
-        if tpm:
-            tburst = max(1, int(tpm // 60))
-            self.tokens = AsyncLimiter(tburst, 60.0 * tburst / tpm)
+        self.requests = strict_limiter(rpm)
+        self.tokens: AsyncLimiter | None = strict_limiter(tpm) if tpm else None
         self.clock = clock
         self.cooldown_until = 0.0
 
