@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from designsim import __version__
-from designsim.errors import ConfigError, PermanentProviderError, ProviderError, QuotaExhausted, TruncatedReply
+from designsim.errors import ConfigError, ProviderError, QuotaExhausted, TruncatedReply
 from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import JUDGE_SYSTEM, SIMULATION_SYSTEM, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
@@ -366,7 +366,7 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
                 attempt.finished_s = time.monotonic() - t0
                 notes = ["the previous reply was cut off at the output-token limit: be more concise"]
                 continue
-            except (QuotaExhausted, PermanentProviderError, ProviderError) as exc:
+            except ProviderError as exc:  # unavailable, quota, blocked prompt: no point re-asking
                 if isinstance(exc, QuotaExhausted):
                     run.halted = f"model quota exhausted ({exc.reason})"
                 attempt.error = str(exc)

@@ -112,16 +112,13 @@ def grade(file, fmt, rulebook_path, no_llm, as_json, provider, cassette, model) 
     else:
         rb = Rulebook(scenario="(not given)", directive="(not given)",
                       stages=[Stage(id="output", title=Path(file).name, focus="(graded from a file)")])
-    rb = rb.model_copy(update={"output": rb.output.model_copy(update={"format": fmt, "min_chars": min(rb.output.min_chars, 200)})})
-    if model:
-        rb = rb.model_copy(update={"scorecard": rb.scorecard.model_copy(update={"judge_model": model})})
+    scorecard = rb.scorecard.model_copy(update={"judge": rb.scorecard.judge and not no_llm,
+                                                  "judge_model": model or rb.scorecard.judge_model})
+    rb = rb.model_copy(update={"output": rb.output.model_copy(update={"format": fmt, "min_chars": min(rb.output.min_chars, 200)}),
+                               "scorecard": scorecard})
     plan = resolve_plan(rb, "")
     stage = ResolvedStage("output", Path(file).name, "(graded from a file)", fmt, [], [], plan.stages[0].persona)
     judge_provider = None if no_llm else _provider(provider, cassette, model, None)
-    if no_llm:
-        rb = rb.model_copy(update={"scorecard": rb.scorecard.model_copy(update={"judge": False})})
-        plan.rulebook = rb
-    plan.evidence_text = ""
     card = asyncio.run(grade_output(plan, stage, text, judge_provider, label="judge:output"))
     if no_llm:
         card = card.model_copy(update={"judge_skipped": "--no-llm"})
