@@ -1,0 +1,221 @@
+"""``designsim test``: a rulebook's own regression suite of labelled outputs.
+
+A *golden set* is a folder (default ``<rulebook dir>/.designsim/golden/``)
+of recorded simulation outputs, each labelled with the grade it should get::
+
+    golden/
+      good_answer.md        the output, as the model wrote it
+      good_answer.yml       its label (sidecar)
+      two_recommended.md    an output with YAML front matter instead of a sidecar:
+                            ---
+                            stage: recovery
+                            expect: fail
+                            ---
+      evidence/pr.diff      any other file is ignored unless a label names it
+
+Label keys (:class:`GoldenLabel`): ``stage`` (a stage id of the rulebook, or
+its synthesis id), ``expect`` (``pass`` or ``fail``), optional ``reason``,
+optional ``failing`` (check names or criterion ids that must be among the
+failures, so a bad output fails *for the right reason*; ``anti_goal`` matches
+every ``anti_goal: …`` check), optional ``evidence`` (a diff, relative to the
+label's file, used as the evidence for this output instead of the default).
+
+Each output is graded exactly as a review grades it
+(:func:`designsim.simulation.grade_output`): the deterministic checks, then
+the LLM judge when a provider is given (a recorded cassette: labels
+``judge:<stage id>`` in order; or Gemini with a key). The evidence — what the
+``analysis_not_restated`` check compares a flaw analysis against — is built
+from the label's ``evidence`` diff, else ``<rulebook dir>/change.diff`` when
+present, else an empty diff, under the rulebook's evidence settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from designsim.errors import ConfigError, ProviderError
+from designsim.prompts import PromptLibrary
+from designsim.providers.base import Provider
+from designsim.rulebook import Rulebook
+from designsim.scorecard import Scorecard
+
+DEFAULT_EVIDENCE = "change.diff"
+
+
+class GoldenLabel(BaseModel):
+    """The expected grade of one golden output (sidecar ``NAME.yml`` or front matter)."""
+
+    model_config = ConfigDict(extra="forbid")
+    stage: str = Field(min_length=1)
+    expect: Literal["pass", "fail"]
+    reason: str = ""
+    failing: list[str] = []
+    evidence: str | None = None
+
+
+@dataclass
+class GoldenCase:
+    """One labelled output: ``name`` (file stem), ``output`` text (front matter
+    removed), ``label``, and the files it came from."""
+
+    name: str
+    output: str
+    label: GoldenLabel
+    output_path: Path
+    label_path: Path
+
+
+@dataclass
+class GoldenResult:
+    """The outcome of grading one case. ``actual`` is ``pass``, ``fail`` or
+    ``error`` (the judge was unavailable or never gave a usable verdict);
+    ``matched`` is true when ``actual == expect`` and every ``failing`` name is
+    among the failures; ``failures`` lists failed checks and criteria."""
+
+    case: GoldenCase
+    actual: str
+    matched: bool
+    failures: list[str] = field(default_factory=list)
+    detail: str = ""
+    scorecard: Scorecard | None = None
+
+    def as_dict(self) -> dict:
+        return {"name": self.case.name, "stage": self.case.label.stage, "expect": self.case.label.expect,
+                "actual": self.actual, "matched": self.matched, "failures": self.failures, "detail": self.detail}
+
+
+def _split_front_matter(text: str) -> tuple[str | None, str]:
+    """``(front matter YAML or None, body)`` for a Markdown file."""
+    if text.startswith("---\n") or text.startswith("---\r\n"):
+        end = text.find("\n---", 4)
+        if end != -1:
+            after = text.find("\n", end + 4)
+            return text[4:end], ("" if after == -1 else text[after + 1:])
+    return None, text
+
+
+def _parse_label(raw: str, where: Path) -> GoldenLabel:
+    try:
+        data = yaml.safe_load(raw)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"label is not valid YAML: {exc}", source=str(where)) from exc
+    if not isinstance(data, dict):
+        raise ConfigError("label must be a mapping with 'stage' and 'expect'", source=str(where))
+    try:
+        return GoldenLabel.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(label)'}: {e['msg']}" for e in exc.errors(include_url=False))
+        raise ConfigError(f"bad label: {problems}", source=str(where)) from exc
+
+
+def load_golden(directory: str | Path, rulebook: Rulebook) -> list[GoldenCase]:
+    """Read every ``*.md`` output in ``directory`` (not recursive) with its label.
+
+    Raises :class:`ConfigError` (exit 2) naming the file for: a missing
+    directory or an empty one, an output without a label, a bad label, an
+    unknown stage, a ``failing`` list on an output expected to pass, an
+    ``evidence`` file that does not exist.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ConfigError("golden directory not found (give --golden DIR, or create it with labelled outputs)", source=str(directory))
+    stages = rulebook.stage_ids()
+    cases: list[GoldenCase] = []
+    for path in sorted(directory.glob("*.md")):
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read golden output: {exc}", source=str(path)) from exc
+        front, body = _split_front_matter(text)
+        sidecar = next((p for p in (path.with_suffix(".yml"), path.with_suffix(".yaml")) if p.is_file()), None)
+        if front is not None and sidecar is not None:
+            raise ConfigError(f"labelled twice (front matter and {sidecar.name}); keep one", source=str(path))
+        if front is not None:
+            label, label_path, output = _parse_label(front, path), path, body
+        elif sidecar is not None:
+            label, label_path, output = _parse_label(sidecar.read_text(encoding="utf-8"), sidecar), sidecar, text
+        else:
+            raise ConfigError(f"no label: add {path.with_suffix('.yml').name} (stage, expect) or YAML front matter", source=str(path))
+        if label.stage not in stages:
+            raise ConfigError(f"unknown stage {label.stage!r}; the rulebook has {', '.join(stages)}", source=str(label_path), field="stage")
+        if label.expect == "pass" and label.failing:
+            raise ConfigError("'failing' lists expected failures; it makes no sense with expect: pass", source=str(label_path), field="failing")
+        if label.evidence and not (label_path.parent / label.evidence).is_file():
+            raise ConfigError(f"evidence file {label.evidence!r} not found", source=str(label_path), field="evidence")
+        cases.append(GoldenCase(path.stem, output, label, path, label_path))
+    if not cases:
+        raise ConfigError("no golden outputs (*.md) in this directory", source=str(directory))
+    return cases
+
+
+def _failures(card: Scorecard) -> list[str]:
+    return [c.name for c in card.checks if not c.passed] + [c.id for c in card.criteria if not c.passed]
+
+
+def _has(failures: list[str], wanted: str) -> bool:
+    return any(f == wanted or f.startswith(wanted + ":") for f in failures)
+
+
+async def _grade_all(rulebook: Rulebook, cases: list[GoldenCase], rulebook_dir: Path, library: PromptLibrary,
+                     provider: Provider | None) -> list[GoldenResult]:
+    from designsim.review import build_plan
+
+    default = rulebook_dir / DEFAULT_EVIDENCE
+    plans: dict[Path | None, object] = {}
+    results: list[GoldenResult] = []
+    for case in cases:
+        evidence = (case.label_path.parent / case.label.evidence) if case.label.evidence else (default if default.is_file() else None)
+        if evidence not in plans:
+            raw = evidence.read_bytes() if evidence else b""
+            plans[evidence] = build_plan(rulebook, raw, library=library, source=str(evidence) if evidence else None)
+        plan = plans[evidence]
+        stage = next(s for s in plan.stages if s.id == case.label.stage)  # type: ignore[attr-defined]
+        try:
+            from designsim.simulation import grade_output
+
+            card = await grade_output(plan, stage, case.output, provider, label=f"judge:{stage.id}")  # type: ignore[arg-type]
+        except ProviderError as exc:
+            results.append(GoldenResult(case, "error", False, detail=f"judge unavailable: {exc}"))
+            continue
+        failures = _failures(card)
+        actual = "error" if card.grader_error else ("pass" if card.passed else "fail")
+        missing = [f for f in case.label.failing if not _has(failures, f)]
+        matched = actual == case.label.expect and not missing
+        if card.grader_error:
+            detail = "the judge never gave a usable verdict"
+        elif missing:
+            detail = f"expected to fail on {', '.join(missing)}"
+        else:
+            detail = f"judge: {card.judge_skipped}" if card.judge_skipped and not failures else ""
+        results.append(GoldenResult(case, actual, matched, failures, detail, card))
+    return results
+
+
+def run_golden(rulebook: Rulebook, cases: list[GoldenCase], *, rulebook_dir: str | Path,
+               library: PromptLibrary | None = None, provider: Provider | None = None) -> list[GoldenResult]:
+    """Grade every case (blocking); see the module docstring for the evidence
+    and the judge. ``provider`` ``None`` means deterministic checks only.
+    Raises :class:`ConfigError` for a bad evidence diff or a missing component."""
+    return asyncio.run(_grade_all(rulebook, cases, Path(rulebook_dir), library or PromptLibrary(), provider))
+
+
+def results_table(results: list[GoldenResult], title: str):
+    """A rich :class:`~rich.table.Table` of expected vs actual grades."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for column in ("output", "stage", "expected", "actual", "", "failed checks / note"):
+        table.add_column(column, overflow="fold")
+    for r in results:
+        note = ", ".join(r.failures) if r.failures else ""
+        if r.detail:
+            note = f"{note} — {r.detail}" if note else r.detail
+        table.add_row(r.case.name, r.case.label.stage, r.case.label.expect, r.actual,
+                      "✅" if r.matched else "❌", note)
+    return table

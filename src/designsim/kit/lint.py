@@ -1,0 +1,543 @@
+"""``designsim lint``: is this rulebook valid, complete, and a good simulation?
+
+Three kinds of finding, in this order:
+
+1. **Errors** (exit 2) — the rulebook schema (every problem, ``file:line:column``,
+   from :func:`designsim.rulebook.parse_rulebook`); an unknown ``goal``; a
+   persona/protocol/constraint component that does not exist; a template that
+   does not parse or render (located in the template file); a stage whose
+   estimated prompt does not fit the model's context window.
+2. **Advice** (exit 0) — drawn from the white paper's Simulation Litmus Test
+   (seed 001, Appendix D) and Starter Kit (Appendix E): no constraints, no
+   anti-goals, no success criteria, a directive that asks for a fix instead of
+   a simulation, a stage that asks several questions (split it) or builds on
+   another stage's output without ``depends_on`` (chain it), too few pathways…
+3. **Stage sizes** — each stage's estimated prompt in tokens against the
+   context window of its model (:data:`CONTEXT_WINDOWS`).
+
+Prompt-size estimate (tokens, :func:`designsim.evidence.estimate_tokens`,
+4 characters per token): the stage prompt rendered with empty evidence, plus
+the rulebook's *nominal* evidence budget ``evidence.max_tokens`` (the diff is
+not known at lint time; a review never sends more), plus
+``max_output_tokens`` for each earlier output the stage receives
+(``depends_on``; the synthesis receives every stage's). The judge's prompt
+(shared prefix + criteria + the graded output, at most ``max_output_tokens``)
+is estimated the same way and checked against the judge model's window.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import yaml
+
+from designsim.errors import ConfigError
+from designsim.evidence import estimate_tokens
+from designsim.prompts import PromptLibrary
+from designsim.rulebook import ComponentRef, Rulebook, RulebookError, parse_rulebook
+
+#: Input-token context windows of the models a rulebook may name (tokens).
+#: Source: Gemini API documentation, *Models* page ("Input token limit
+#: 1,048,576" for each of these). A model not listed is assumed to have
+#: :data:`DEFAULT_CONTEXT_WINDOW`, and lint says so in its advice.
+CONTEXT_WINDOWS: dict[str, int] = {
+    "gemini-2.5-pro": 1_048_576,
+    "gemini-2.5-flash": 1_048_576,
+    "gemini-2.5-flash-lite": 1_048_576,
+}
+DEFAULT_CONTEXT_WINDOW = 1_048_576
+#: Above this share of the window a prompt is legal but advised against.
+LARGE_PROMPT_SHARE = 0.5
+
+
+def context_window(model: str) -> tuple[int, bool]:
+    """``(tokens, known)`` for ``model``: the longest entry of
+    :data:`CONTEXT_WINDOWS` that the name equals or starts with (so dated
+    previews such as ``gemini-2.5-flash-preview-09-2025`` count as their
+    family); otherwise ``(DEFAULT_CONTEXT_WINDOW, False)``."""
+    name = model.removeprefix("models/").strip().lower()
+    for known in sorted(CONTEXT_WINDOWS, key=len, reverse=True):
+        if name == known or name.startswith(known + "-"):
+            return CONTEXT_WINDOWS[known], True
+    return DEFAULT_CONTEXT_WINDOW, False
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One error or piece of advice, located in a file (1-based ``line`` and
+    ``column``; ``field`` is the dotted rulebook path, empty when none).
+    ``code`` names the rule (``schema``, ``missing-component``, ``no-anti-goals``…)."""
+
+    code: str
+    message: str
+    file: str
+    line: int = 1
+    column: int = 1
+    field: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"code": self.code, "file": self.file, "line": self.line, "column": self.column,
+                "field": self.field, "message": self.message}
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+@dataclass
+class StageSize:
+    """Estimated prompt size of one stage (tokens): ``prompt_tokens`` in total,
+    of which ``evidence_tokens`` is the nominal evidence budget and
+    ``earlier_output_tokens`` the budget for predecessors' outputs;
+    ``judge_prompt_tokens`` for grading its output; ``context_window`` of the
+    stage's model."""
+
+    id: str
+    prompt_tokens: int
+    context_window: int
+    evidence_tokens: int = 0
+    earlier_output_tokens: int = 0
+    judge_prompt_tokens: int = 0
+    judge_context_window: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class LintReport:
+    """What :func:`lint_text` found. ``exit_code`` is 2 with any error, else 0."""
+
+    source: str
+    errors: list[Finding] = field(default_factory=list)
+    advice: list[Finding] = field(default_factory=list)
+    stages: list[StageSize] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return 2 if self.errors else 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The ``designsim lint --json`` shape: ``{"errors": [...], "advice":
+        [...], "stages": [{"id", "prompt_tokens", "context_window", ...}]}``."""
+        return {"errors": [e.as_dict() for e in self.errors], "advice": [a.as_dict() for a in self.advice],
+                "stages": [s.as_dict() for s in self.stages]}
+
+
+# --------------------------------------------------------------------------- positions
+
+
+class _Where:
+    """Line/column of keys and values in the rulebook YAML, by field path."""
+
+    def __init__(self, text: str, source: str):
+        self.source = source
+        self.keys: dict[tuple, tuple[int, int]] = {}
+        self.values: dict[tuple, tuple[int, int]] = {}
+        try:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            root = None
+        if root is not None:
+            self._walk(root, ())
+
+    def _walk(self, node: yaml.Node, path: tuple) -> None:
+        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = getattr(key_node, "value", None)
+                if isinstance(key, str):
+                    self.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                    self._walk(value_node, path + (key,))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self._walk(item, path + (index,))
+
+    def at(self, path: tuple, *, key: bool = True) -> tuple[int, int]:
+        """The position of ``path`` (its key by default), else of its nearest parent."""
+        path = tuple(path)
+        while path:
+            for table in ((self.keys, self.values) if key else (self.values, self.keys)):
+                if path in table:
+                    return table[path]
+            path = path[:-1]
+        return (1, 1)
+
+    def finding(self, code: str, message: str, path: tuple = (), *, key: bool = True) -> Finding:
+        line, column = self.at(path, key=key)
+        return Finding(code, message, self.source, line, column, ".".join(map(str, path)))
+
+
+# --------------------------------------------------------------------------- templates
+
+
+def _template_location(exc: BaseException, fallback: str) -> tuple[str, int]:
+    """File and line of a jinja2 error: the syntax error's own, or the deepest
+    traceback frame that belongs to a template (jinja2 rewrites frames so their
+    file is the template's)."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        return exc.filename or exc.name or fallback, exc.lineno or 1
+    found = (fallback, 1)
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+def _render(library: PromptLibrary, name: str, context: dict[str, Any]) -> str:
+    """Render ``name`` with the library's environment, raising :class:`_TemplateProblem`
+    with a file and line for any jinja2 error (not found, syntax, undefined…)."""
+    try:
+        return library.env.get_template(name).render(**context)
+    except jinja2.TemplateNotFound as exc:
+        raise _TemplateProblem(name, 1, f"template {exc.name!r} not found in {', '.join(map(str, library.dirs))}") from exc
+    except jinja2.TemplateSyntaxError as exc:
+        file, line = _template_location(exc, name)
+        raise _TemplateProblem(file, line, f"template syntax error: {exc.message}") from exc
+    except jinja2.TemplateError as exc:
+        file, line = _template_location(exc, name)
+        raise _TemplateProblem(file, line, f"template {Path(file).name!r} does not render: {exc.message or exc}") from exc
+    except Exception as exc:  # a filter or test raising inside a user template
+        file, line = _template_location(exc, name)
+        raise _TemplateProblem(file, line, f"template {Path(file).name!r} does not render: {type(exc).__name__}: {exc}") from exc
+
+
+class _TemplateProblem(Exception):
+    def __init__(self, file: str, line: int, message: str):
+        self.file, self.line, self.message = file, line, message
+        super().__init__(message)
+
+
+def template_syntax_errors(library: PromptLibrary) -> list[Finding]:
+    """Parse every ``*.j2`` file in the library's user directory (the bundled
+    ones are tested with the package); a syntax error becomes a finding located
+    in the template file."""
+    if len(library.dirs) < 2:
+        return []
+    out = []
+    user = library.dirs[0]
+    for path in sorted(user.rglob("*.j2")) if user.is_dir() else []:
+        try:
+            library.env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+        except jinja2.TemplateSyntaxError as exc:
+            out.append(Finding("template", f"template syntax error: {exc.message}", str(path), exc.lineno or 1, 1))
+        except (OSError, UnicodeDecodeError) as exc:
+            out.append(Finding("template", f"cannot read template: {exc}", str(path)))
+    return out
+
+
+# --------------------------------------------------------------------------- components
+
+
+def _component_refs(rb: Rulebook) -> list[tuple[tuple, str]]:
+    """``(field path, persona name)`` for every persona component the rulebook names."""
+    refs: list[tuple[tuple, str]] = []
+    if isinstance(rb.persona, ComponentRef):
+        refs.append((("persona", "component"), rb.persona.component))
+    for index, stage in enumerate(rb.stages):
+        if isinstance(stage.persona, ComponentRef):
+            refs.append((("stages", index, "persona", "component"), stage.persona.component))
+    if rb.synthesis and isinstance(rb.synthesis.persona, ComponentRef):
+        refs.append((("synthesis", "persona", "component"), rb.synthesis.persona.component))
+    return refs
+
+
+def component_errors(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
+    """Every missing component (personas named in the rulebook; the goal's
+    persona, protocol and constraints), and an unknown goal."""
+    errors: list[Finding] = []
+    hint = "create it in {dir} or run 'designsim components generate {kind} {name}'"
+    for path, name in _component_refs(rb):
+        if library.component_path("personas", name) is None:
+            errors.append(where.finding("missing-component", f"persona component {name!r} not found; "
+                                        + hint.format(dir=_user_kind_dir(library, "personas"), kind="persona", name=name), path, key=False))
+    if rb.goal:
+        try:
+            parts = library.goal_parts(rb.goal)
+        except ConfigError as exc:
+            errors.append(where.finding("unknown-goal", exc.message, ("goal",), key=False))
+            return errors
+        wanted = [("personas", parts["persona"])] if parts["persona"] else []
+        wanted += [("protocols", parts["protocol"])] if parts["protocol"] else []
+        wanted += [("constraints", n) for n in parts["constraints"] if n not in {c.id for c in rb.constraints}]
+        for kind, name in wanted:
+            if library.component_path(kind, name) is None:
+                errors.append(where.finding(
+                    "missing-component",
+                    f"goal {rb.goal!r} needs {kind[:-1]} component {name!r}, which does not exist; "
+                    + hint.format(dir=_user_kind_dir(library, kind), kind=kind[:-1], name=name),
+                    ("goal",), key=False))
+    return errors
+
+
+def _user_kind_dir(library: PromptLibrary, kind: str) -> str:
+    return str(library.dirs[0] / kind) if len(library.dirs) > 1 else f".designsim/prompts/{kind}"
+
+
+# --------------------------------------------------------------------------- sizes
+
+
+def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
+                window_override: int | None = None) -> tuple[list[StageSize], list[Finding], list[Finding]]:
+    """Render every stage's prompt and its judge prompt; estimate their sizes.
+
+    Returns ``(sizes, errors, advice)``: template problems and prompts over
+    the window are errors; prompts over half the window, and unknown models,
+    are advice. Raises nothing for template problems (they become findings).
+    """
+    from designsim.scorecard import default_criteria
+    from designsim.simulation import render_judge_prompt, render_stage_prompt, resolve_plan
+
+    errors: list[Finding] = []
+    advice: list[Finding] = []
+    try:
+        plan = resolve_plan(rb, "", library)
+    except ConfigError as exc:  # components are checked before; anything left is located at the top
+        return [], [where.finding("config", str(exc))], []
+    plan.library = _CheckedLibrary(library)  # type: ignore[assignment]
+    windows: dict[str, tuple[int, bool]] = {}
+    for model in {rb.model, plan.judge_model}:
+        windows[model] = (window_override, True) if window_override else context_window(model)
+        if not windows[model][1]:
+            advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's context-window table; "
+                                        f"assuming {DEFAULT_CONTEXT_WINDOW:,} input tokens", ("model",), key=False))
+    evidence_budget = rb.evidence.max_tokens
+    ids = [s.id for s in rb.stages]
+    sizes: list[StageSize] = []
+    reported: set[tuple[str, int]] = set()
+    for stage in plan.stages:
+        path = ("synthesis",) if stage.is_synthesis else ("stages", ids.index(stage.id))
+        preds = [types.SimpleNamespace(id=d, title=d, final_output="") for d in stage.depends_on]
+        try:
+            prompt = render_stage_prompt(plan, stage, preds)
+            criteria = rb.scorecard.criteria or default_criteria(stage.format)
+            judge_prompt = render_judge_prompt(plan, stage, "", criteria)
+        except _TemplateProblem as exc:
+            if (exc.file, exc.line) not in reported:
+                reported.add((exc.file, exc.line))
+                errors.append(Finding("template", exc.message, exc.file, exc.line, 1))
+            continue
+        earlier = len(preds) * rb.max_output_tokens
+        total = estimate_tokens(prompt) + evidence_budget + earlier
+        judge_total = estimate_tokens(judge_prompt) + evidence_budget + rb.max_output_tokens
+        window = windows[rb.model][0]
+        judge_window = windows[plan.judge_model][0]
+        sizes.append(StageSize(stage.id, total, window, evidence_budget, earlier, judge_total, judge_window))
+        parts = (f"prompt template {estimate_tokens(prompt):,} + evidence budget {evidence_budget:,}"
+                 + (f" + {len(preds)} earlier output(s) × max_output_tokens {rb.max_output_tokens:,}" if preds else ""))
+        for what, size, win, model in (("prompt", total, window, rb.model), ("judge prompt", judge_total, judge_window, plan.judge_model)):
+            if size > win:
+                errors.append(where.finding(
+                    "context-window",
+                    f"stage {stage.id!r}: estimated {what} ≈{size:,} tokens ({parts}) exceeds {model}'s context window "
+                    f"of {win:,} input tokens; lower evidence.max_tokens or shorten the scenario/focus",
+                    _largest_part(rb, path, evidence_budget)))
+                break
+            if size > win * LARGE_PROMPT_SHARE:
+                advice.append(where.finding(
+                    "large-prompt",
+                    f"stage {stage.id!r}: estimated {what} ≈{size:,} tokens is over {LARGE_PROMPT_SHARE:.0%} of {model}'s "
+                    f"{win:,}-token window; long prompts cost more and dilute attention — consider a smaller evidence.max_tokens",
+                    _largest_part(rb, path, evidence_budget)))
+                break
+    return sizes, errors, advice
+
+
+def _largest_part(rb: Rulebook, stage_path: tuple, evidence_budget: int) -> tuple:
+    """The field that contributes most to a stage's prompt: where to point."""
+    focus = rb.synthesis.focus if stage_path == ("synthesis",) else rb.stages[stage_path[1]].focus
+    parts = {("evidence", "max_tokens"): evidence_budget, ("scenario",): estimate_tokens(rb.scenario),
+             stage_path + ("focus",): estimate_tokens(focus)}
+    return max(parts, key=parts.get)
+
+
+class _CheckedLibrary:
+    """A :class:`PromptLibrary` whose ``render`` reports template problems with
+    their file and line (as :class:`_TemplateProblem`) instead of a
+    :class:`ConfigError` without a line."""
+
+    def __init__(self, library: PromptLibrary):
+        self._library = library
+        self.dirs, self.env = library.dirs, library.env
+
+    def render(self, template: str, **context: Any) -> str:
+        return _render(self._library, template, context)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._library, name)
+
+
+# --------------------------------------------------------------------------- advice
+
+_NEGATED = re.compile(r"\b(do not|don't|does not|not|never|no|rather than|instead of|avoid|without)\b(\s+[\w'-]+){0,3}\s*$", re.I)
+#: Words by which a directive asks for a fix rather than a simulation (seed 001,
+#: Appendix D: "Fixing a NullPointerException does not [need simulation]").
+_FIX_WORDS = re.compile(r"\b(fix(es|ing)?|patch(es|ing)?|write (the|some|a|me) code|just|quick(ly)?)\b", re.I)
+_SIMULATE_WORDS = re.compile(r"\b(simulat\w*|model\w*|pathways?|evaluat\w*|trade-?offs?|design\w*|analy[sz]\w*|compar\w*)\b", re.I)
+_BASELINE = re.compile(r"\b(baseline|outputs? of|results? of|earlier (simulation|stage)s?|previous (simulation|stage)s?|revised algorithm of|builds? on)\b", re.I)
+_NUMBERED = re.compile(r"^\s*(\d+[.)]|[-*])\s+\S", re.M)
+
+
+def _unnegated(pattern: re.Pattern[str], text: str) -> list[str]:
+    """Matches of ``pattern`` in ``text`` not preceded (within three words) by a negation."""
+    hits = []
+    for m in pattern.finditer(text):
+        if not _NEGATED.search(text[max(0, m.start() - 40):m.start()]):
+            hits.append(m.group(0))
+    return hits
+
+
+def _ancestors(rb: Rulebook, stage_id: str) -> set[str]:
+    graph = {s.id: list(s.depends_on) for s in rb.stages}
+    seen: set[str] = set()
+    todo = list(graph.get(stage_id, []))
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, []))
+    return seen
+
+
+def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
+    """Advice from the paper's heuristic (seed 001 Appendices D and E); never errors."""
+    out: list[Finding] = []
+    goal_constraints: list[str] = []
+    if rb.goal:
+        try:
+            goal_constraints = library.goal_parts(rb.goal)["constraints"]
+        except ConfigError:
+            pass
+    if not rb.constraints and not goal_constraints:
+        out.append(where.finding("no-constraints", "no constraints: a simulation needs its \"laws of physics\" (the code you "
+                                 "cannot touch, the libraries you cannot use); without them its pathways are ungrounded "
+                                 "(Litmus Test question 4; Rulebook step 1)", ("constraints",)))
+    if not rb.anti_goals:
+        out.append(where.finding("no-anti-goals", "no anti_goals: say what the solution must NOT do (unacceptable side effects, "
+                                 "patterns to avoid) so the simulation steers away from clever-but-disastrous pathways (Rulebook step 3)",
+                                 ("anti_goals",)))
+    if not rb.success_criteria:
+        out.append(where.finding("no-success-criteria", "no success_criteria: define what a successful outcome looks like and how "
+                                 "you would verify it, so pathways can be judged against it (Litmus Test question 5; Rulebook step 2)",
+                                 ("success_criteria",)))
+    fixes = _unnegated(_FIX_WORDS, rb.directive)
+    if fixes:
+        out.append(where.finding("directive-asks-for-fix", f"the directive asks for a fix ({', '.join(repr(f) for f in dict.fromkeys(fixes))}) "
+                                 "rather than a simulation: ask the model to model the situation, simulate pathways and judge them "
+                                 "against the constraints (Litmus Test question 1: design choices, not a single correct fix)",
+                                 ("directive",), key=False))
+    elif not _SIMULATE_WORDS.search(rb.directive):
+        out.append(where.finding("directive-not-simulation", "the directive does not ask for a simulation (no 'simulate', 'model', "
+                                 "'pathways', 'evaluate', 'design'…): commission a simulation, not an answer (Assembly Line 4.3)",
+                                 ("directive",), key=False))
+    if len(rb.scenario) < 200:
+        out.append(where.finding("thin-scenario", f"the scenario is {len(rb.scenario)} characters: describe the recurring manual "
+                                 "process and what makes it painful (Pain Journal; Assembly Line 4.2)", ("scenario",), key=False))
+    if rb.persona is None and not rb.goal:
+        out.append(where.finding("no-persona", "no persona and no goal: the default senior_systems_architect is used; a specific "
+                                 "expert role grounds the simulation in professional standards (Assembly Line 4.1)", ()))
+    if not rb.evidence.diff and not rb.evidence.files and not rb.evidence.pull_request:
+        out.append(where.finding("no-evidence", "evidence sends neither the diff, nor files, nor the PR description: the simulation "
+                                 "is blindfolded (Evidence Locker)", ("evidence",)))
+    formats = {s.format or rb.output.format for s in rb.stages} | ({rb.synthesis.format} if rb.synthesis else set())
+    if "pathways" in formats and rb.output.min_pathways < 3:
+        out.append(where.finding("few-pathways", f"output.min_pathways is {rb.output.min_pathways}: the method compares at least three "
+                                 "distinct pathways; with two the decision matrix is a coin toss", ("output", "min_pathways"), key=False))
+    if not rb.scorecard.judge:
+        out.append(where.finding("judge-off", "scorecard.judge is false: only deterministic checks grade the outputs; the depth of "
+                                 "analysis and persona fidelity go ungraded (Quality Scorecard)", ("scorecard", "judge"), key=False))
+    for index, stage in enumerate(rb.stages):
+        path = ("stages", index, "focus")
+        questions = stage.focus.count("?")
+        items = len(_NUMBERED.findall(stage.focus))
+        if questions >= 3 or items >= 3:
+            what = f"{questions} questions" if questions >= 3 else f"{items} listed items"
+            out.append(where.finding("split-stage", f"stage {stage.id!r} asks {what} at once: split it into focused stages, one "
+                                     "question each (seed 002 §7.4: a focused simulation per critical question)", path, key=False))
+        if _BASELINE.search(stage.focus):
+            ancestors = _ancestors(rb, stage.id)
+            mentioned = [s.id for s in rb.stages if s.id != stage.id and (
+                re.search(rf"(?<![\w-]){re.escape(s.id)}(?![\w])", stage.focus, re.I) or s.title.lower() in stage.focus.lower())]
+            missing = [m for m in mentioned if m not in ancestors]
+            if missing:
+                out.append(where.finding("chain-stages", f"stage {stage.id!r} builds on the output of {', '.join(map(repr, missing))} "
+                                         f"but does not depend on it: add depends_on: [{', '.join(missing)}] so it receives that "
+                                         "output as its baseline", ("stages", index, "depends_on") if stage.depends_on else path,
+                                         key=False))
+            elif not stage.depends_on and not mentioned:
+                out.append(where.finding("chain-stages", f"stage {stage.id!r} refers to an earlier output or baseline but has no "
+                                         "depends_on: without it the stage never sees that output", path, key=False))
+    if len(rb.stages) >= 2 and rb.synthesis is None:
+        out.append(where.finding("no-synthesis", f"{len(rb.stages)} stages and no synthesis: a final synthesis integrates their "
+                                 "insights and may show one makes another unnecessary (seed 002 Appendix H)", ("stages",)))
+    return out
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
+              context_window_override: int | None = None) -> LintReport:
+    """Lint rulebook YAML ``text`` (``source`` names it in findings).
+
+    ``library`` supplies templates and components (default: bundled only);
+    ``context_window_override`` (tokens) replaces the model table, e.g. to
+    check a rulebook against a smaller model. Never raises for any input text:
+    every problem is a finding.
+    """
+    library = library or PromptLibrary()
+    report = LintReport(source)
+    try:
+        rb = parse_rulebook(text, source)
+    except RulebookError as exc:
+        report.errors = [Finding("schema", i.message, i.file, i.line, i.column, i.field) for i in exc.issues]
+        return report
+    where = _Where(text, source)
+    report.errors.extend(template_syntax_errors(library))
+    report.errors.extend(component_errors(rb, library, where))
+    report.advice.extend(advise(rb, library, where))
+    if not report.errors:
+        sizes, errors, advice = stage_sizes(rb, library, where, window_override=context_window_override)
+        report.stages, report.errors, report.advice = sizes, report.errors + errors, report.advice + advice
+    return report
+
+
+def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
+              context_window_override: int | None = None) -> LintReport:
+    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
+    except (OSError, UnicodeDecodeError) as exc:
+        return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
+    return lint_text(text, str(path), library=library, context_window_override=context_window_override)
+
+
+def format_report(report: LintReport) -> str:
+    """The human-readable report: errors, advice, then one line per stage size."""
+    lines = [f"{e}  [error: {e.code}]" for e in report.errors]
+    lines += [f"{a}  [advice: {a.code}]" for a in report.advice]
+    for s in report.stages:
+        share = s.prompt_tokens / s.context_window if s.context_window else 0
+        lines.append(f"  stage {s.id}: ≈{s.prompt_tokens:,} of {s.context_window:,} tokens ({share:.1%}; "
+                     f"evidence budget {s.evidence_tokens:,}; judge ≈{s.judge_prompt_tokens:,})")
+    verdict = "invalid" if report.errors else "ok"
+    lines.append(f"{report.source}: {verdict} — {len(report.errors)} error(s), {len(report.advice)} piece(s) of advice")
+    return "\n".join(lines)
+
+
+__all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
+           "format_report", "lint_file", "lint_text"]
