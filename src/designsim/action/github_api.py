@@ -44,18 +44,26 @@ class RetrySettings:
     """Retry policy for GitHub calls. ``total`` tries after the first;
     ``backoff_factor`` seconds × 2^n between tries (urllib3); secondary rate
     limits wait ``secondary_rate_wait`` seconds unless ``Retry-After`` says
-    otherwise, and give up rather than wait more than ``max_wait`` seconds."""
+    otherwise, and give up rather than wait more than ``max_wait`` seconds.
+    Requests are spaced by ``seconds_between_requests`` (writes by
+    ``seconds_between_writes``) to stay clear of secondary rate limits."""
 
     total: int = 4
     backoff_factor: float = 2.0
     secondary_rate_wait: float = 60.0
     max_wait: float = 300.0
+    #: PyGithub's own pacing (its defaults): GitHub asks integrators to space writes ~1 s apart
+    seconds_between_requests: float = 0.25
+    seconds_between_writes: float = 1.0
 
     def build(self):
         from github import GithubRetry
 
         return GithubRetry(total=self.total, backoff_factor=self.backoff_factor,
                            secondary_rate_wait=self.secondary_rate_wait, max_rate_limit_wait=self.max_wait)
+
+
+DEFAULT_RETRY = RetrySettings()
 
 
 def _message(data: Any) -> str:
@@ -113,8 +121,10 @@ class GitHubClient:
         if "/" not in repository:
             raise GitHubError(f"GITHUB_REPOSITORY must be owner/name, got {repository!r}")
         self.repository = repository
-        self._gh = Github(auth=Auth.Token(token), base_url=api_url, timeout=timeout,
-                          retry=(retry or RetrySettings()).build(), per_page=PER_PAGE)
+        settings = retry or DEFAULT_RETRY
+        self._gh = Github(auth=Auth.Token(token), base_url=api_url, timeout=timeout, retry=settings.build(), per_page=PER_PAGE,
+                          seconds_between_requests=settings.seconds_between_requests,
+                          seconds_between_writes=settings.seconds_between_writes)
         self._req = self._gh.requester
         self._base = "/repos/" + repository
 
