@@ -1,0 +1,202 @@
+"""Every real webhook payload is handled or skipped with a reason; dry runs are
+offline; /simulate is gated on author_association; forks without secrets."""
+
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+import responses
+from conftest import FIXTURES, SYNC, TOKEN
+
+from designsim.action.context import ActionInputs, EventPayload, read_inputs, resolve_event
+
+PLAN_KEYS = {"event", "repository", "pull_request", "head_sha", "base_sha", "base_ref", "rulebook_ref", "stages"}
+REVIEWED = {
+    "octokit__pull_request_opened.payload.json": 2,
+    "octokit__pull_request_opened.with-null-body.json": 2,
+    "octokit__pull_request_synchronize.payload.json": 2,
+    "octokit__pull_request_reopened.payload.json": 2,
+    "drone-go-scm__pr_opened.json": 1,
+}
+SKIPPED = {  # file -> words the reason must contain
+    "octokit__pull_request_closed.payload.json": "'closed' is not reviewed",
+    "octokit__pull_request_closed.with-organization.payload.json": "'closed' is not reviewed",
+    "drone-go-scm__pr_closed.json": "'closed' is not reviewed",
+    "octokit__pull_request_converted_to_draft.payload.json": "'converted_to_draft' is not reviewed",
+    "octokit__pull_request_labeled.payload.json": "'labeled' is not reviewed",
+    "octokit__issue_comment_created.payload.json": "not a pull request",
+    "octokit__issue_comment_edited.payload.json": "only new comments",
+    "drone-go-scm__comment.json": "not a /simulate command",
+    "octokit__workflow_dispatch_payload.json": "without a pull_request input",
+    "go-playground__workflow_dispatch.json": "without a pull_request input",
+    "octokit__push_payload.json": "'push' is not handled",
+    "octokit__push_with-new-branch.payload.json": "'push' is not handled",
+}
+
+
+def _event_name(filename: str) -> str:
+    if "comment" in filename:
+        return "issue_comment"
+    if "dispatch" in filename:
+        return "workflow_dispatch"
+    if "push" in filename:
+        return "push"
+    return "pull_request"
+
+
+def test_every_payload_is_classified(payloads):
+    assert {p.name for p in payloads.glob("*.json")} == set(REVIEWED) | set(SKIPPED)
+
+
+@pytest.mark.parametrize("name", sorted(set(REVIEWED) | set(SKIPPED)))
+def test_dry_run_on_real_payload_is_offline(name, payloads, runner, rulebook_text, capsys, monkeypatch):
+    (runner.tmp / ".simulation.yml").write_text(rulebook_text)
+    runner.env(payloads / name, _event_name(name))
+    monkeypatch.delenv("INPUT_GITHUB-TOKEN")  # no token: no network call at all
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:  # any request would raise
+        code = runner.run("--dry-run")
+        assert len(rsps.calls) == 0
+    assert code == 0
+    plan = json.loads(capsys.readouterr().out)
+    if name in REVIEWED:
+        data = json.loads((payloads / name).read_text())
+        assert set(plan) == PLAN_KEYS
+        assert plan["pull_request"] == REVIEWED[name] and plan["event"] == "pull_request"
+        assert plan["repository"] == "Codertocat/Hello-World"
+        assert plan["head_sha"] == data["pull_request"]["head"]["sha"]
+        assert plan["base_sha"] == data["pull_request"]["base"]["sha"]
+        assert plan["base_ref"] == data["pull_request"]["base"]["ref"]
+        assert plan["rulebook_ref"] == "working-directory" and plan["stages"] == ["pooling"]
+    else:
+        assert set(plan) == {"skipped"} and SKIPPED[name] in plan["skipped"]
+    assert not runner.output.exists() and not runner.summary.exists()  # wrote nothing
+
+
+def test_pull_request_target_uses_the_same_payload(payloads, sync_payload):
+    target = resolve_event("pull_request_target", EventPayload.model_validate(sync_payload), ActionInputs())
+    assert target.number == 2 and target.event == "pull_request_target"
+
+
+def test_drafts_skipped_unless_asked(sync_payload):
+    payload = copy.deepcopy(sync_payload)
+    payload["pull_request"]["draft"] = True
+    skip = resolve_event("pull_request", EventPayload.model_validate(payload), ActionInputs())
+    assert "draft" in skip.reason
+    assert resolve_event("pull_request", EventPayload.model_validate(payload), ActionInputs(include_drafts=True)).number == 2
+
+
+def test_payload_missing_fields_is_tolerated():
+    payload = EventPayload.model_validate({"action": "opened", "pull_request": {"number": 7}})
+    target = resolve_event("pull_request", payload, ActionInputs(), "o/r")
+    assert target.number == 7 and target.head_sha is None
+
+
+def test_inputs_read_with_hyphen_or_underscore():
+    inputs = read_inputs({"INPUT_GITHUB-TOKEN": "t1", "INPUT_GEMINI_API_KEY": "k1", "INPUT_FAIL-ON": "fail",
+                          "INPUT_STATUS": "check-run", "INPUT_INCLUDE-DRAFTS": "true"})
+    assert inputs.github_token == "t1" and inputs.gemini_api_key == "k1"
+    assert inputs.fail_on == {"fail"} and inputs.status == "check-run" and inputs.include_drafts
+    assert "t1" not in repr(inputs) and "k1" not in repr(inputs)
+    assert read_inputs({"INPUT_FAIL-ON": "none"}).fail_on == frozenset()
+
+
+def test_bad_input_is_one_error_line(runner, sync_payload, capsys):
+    runner.env(sync_payload, status="green")
+    assert runner.run() == 2
+    out = capsys.readouterr().out
+    assert out.startswith("::error") and "input status" in out
+
+
+def test_workflow_dispatch_with_pr_input_fetches_the_pr(github, runner, payloads, capsys):
+    payload = json.loads((payloads / "octokit__workflow_dispatch_payload.json").read_text())
+    payload["inputs"] = {"pull_request": "2"}
+    runner.env(payload, "workflow_dispatch", repo="Codertocat/Hello-World")
+    assert runner.run("--dry-run") == 0
+    plan = json.loads(capsys.readouterr().out)
+    pr = github.pull
+    assert plan["pull_request"] == 2 and plan["head_sha"] == pr["head"]["sha"] and plan["base_sha"] == pr["base"]["sha"]
+    assert plan["rulebook_ref"] == pr["base"]["sha"] and plan["stages"] == ["pooling"]
+    # read only: no writes in a dry run
+    assert all(m == "GET" for m, _ in github.requests)
+
+
+def _comment_payload(payloads, association: str, body: str = "/simulate") -> dict:
+    payload = json.loads((payloads / "drone-go-scm__comment.json").read_text())
+    payload["comment"]["body"] = body
+    payload["comment"]["author_association"] = association
+    payload["repository"]["full_name"] = "Codertocat/Hello-World"
+    return payload
+
+
+def test_simulate_from_non_member_gets_a_polite_reply_and_nothing_runs(github, runner, payloads):
+    from designsim.testing import FakeGeminiServer
+
+    runner.env(_comment_payload(payloads, "CONTRIBUTOR"), "issue_comment", **{"gemini-api-key": "k" * 20})
+    with FakeGeminiServer() as gemini:
+        assert runner.run() == 0
+    assert gemini.requests == []
+    assert [m for m, _ in github.requests] == ["POST"]  # the reply, nothing else
+    (reply,) = github.comments
+    assert "only the repository's owners, members and collaborators" in reply["body"]
+    assert github.statuses == [] and runner.outputs()["verdict"] == "skipped"
+
+
+def test_simulate_from_collaborator_runs(github, runner, payloads):
+    from conftest import gemini_handler
+
+    from designsim.testing import FakeGeminiServer
+
+    runner.env(_comment_payload(payloads, "COLLABORATOR", "/simulate please\nthanks"), "issue_comment",
+               **{"gemini-api-key": "k" * 20})
+    with FakeGeminiServer(gemini_handler) as gemini:
+        assert runner.run() == 0
+    assert len(gemini.generate_requests()) == 2
+    assert github.calls("GET", r"/pulls/2$")  # SHAs come from the API for issue_comment
+    assert [s["state"] for s in github.statuses] == ["pending", "success"]
+
+
+def _fork(sync_payload) -> dict:
+    payload = copy.deepcopy(sync_payload)
+    payload["pull_request"]["head"]["repo"]["full_name"] = "forker/Hello-World"
+    return payload
+
+
+@pytest.mark.parametrize("kind, expected", [("commit-status", "pending"), ("check-run", "neutral")])
+def test_fork_without_key_is_neutral_with_howto_comment(github, runner, sync_payload, kind, expected):
+    from designsim.testing import FakeGeminiServer
+
+    runner.env(_fork(sync_payload), status=kind)
+    with FakeGeminiServer() as gemini:
+        assert runner.run() == 0
+    assert gemini.requests == []
+    (comment,) = github.comments
+    assert "/simulate" in comment["body"] and "not** a pass" in comment["body"] and "Run workflow" in comment["body"]
+    if kind == "commit-status":
+        (status,) = github.statuses
+        assert status["state"] == "pending" and "/simulate" in status["description"]
+    else:
+        (run,) = github.check_runs.values()
+        assert run["conclusion"] == expected and "fork" in run["output"]["title"].lower()
+    assert runner.outputs()["verdict"] == "neutral"
+
+
+def test_same_repo_without_key_is_error(github, runner, sync_payload, capsys):
+    runner.env(sync_payload)
+    assert runner.run() == 3
+    assert [s["state"] for s in github.statuses] == ["error"]
+    assert "::error title=designsim::no Gemini API key" in capsys.readouterr().out
+
+
+def test_missing_rulebook_on_base_is_a_config_error(github, runner, sync_payload, capsys):
+    github.contents.clear()
+    runner.env(sync_payload, **{"gemini-api-key": "k" * 20})
+    assert runner.run() == 2
+    out = capsys.readouterr().out
+    assert "::error" in out and "base branch" in out
+    assert "verdict<<" in runner.output.read_text()
+
+
+def test_selftest_fixture_is_the_real_payload(payloads):
+    assert (FIXTURES / "selftest-event.json").read_bytes() == (payloads / SYNC).read_bytes()
