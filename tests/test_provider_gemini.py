@@ -84,6 +84,7 @@ def test_transient_errors_exhaust_attempts(gemini_key):
         with pytest.raises(TransientProviderError) as info:
             run(provider.generate(GenerationRequest(prompt="p")))
     assert info.value.status == 503 and info.value.attempts == 4
+    assert provider.retries == 3  # 4 tries = 3 retries (not 4: no retry after the last try)
     assert len(server.generate_requests()) == 4
 
 

@@ -57,16 +57,20 @@ async def call_with_retries(
 
     def wait(state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        hint = getattr(exc, "retry_delay", None)
-        delay = policy.wait_seconds(state.attempt_number, hint)
+        return policy.wait_seconds(state.attempt_number, getattr(exc, "retry_delay", None))
+
+    def before_sleep(state: RetryCallState) -> None:
+        # tenacity computes the wait before deciding to stop, so count retries here,
+        # where a sleep (and so another try) is certain
+        exc = state.outcome.exception() if state.outcome else None
         if on_retry and isinstance(exc, TransientProviderError):
-            on_retry(exc, delay)
-        return delay
+            on_retry(exc, state.next_action.sleep if state.next_action else 0.0)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
         wait=wait,
         retry=retry_if_exception_type(TransientProviderError),
+        before_sleep=before_sleep,
         reraise=True,
     )
     tries = 0
