@@ -82,6 +82,8 @@ def truncate_utf8(text: str, max_bytes: int, note: str = "\n\n… (cut to GitHub
     data = text.encode("utf-8")
     if len(data) <= max_bytes:
         return text
+    if len(note.encode("utf-8")) * 2 > max_bytes:  # no room for the note: cut only
+        note = ""
     room = max(0, max_bytes - len(note.encode("utf-8")))
     return data[:room].decode("utf-8", errors="ignore") + note
 
