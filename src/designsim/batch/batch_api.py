@@ -36,6 +36,8 @@ from rich.console import Console
 from designsim.batch.checkpoint import BatchJobRecord, Journal, ResultRecord, prompt_digest
 from designsim.batch.tables import Job
 from designsim.errors import ConfigError, PermanentProviderError, QuotaExhausted, TransientProviderError
+from designsim.providers.base import GenerationRequest
+from designsim.providers.gemini import config_kwargs
 
 log = logging.getLogger("designsim.batch")
 
@@ -112,13 +114,8 @@ def collect(batch_job: Any, submitted: BatchJobRecord, job: Job, journal: Journa
 
 
 def _inline_request(prompt: str, key: str, options) -> dict:
-    config: dict[str, Any] = {}
-    if options.system:
-        config["system_instruction"] = options.system
-    if options.temperature is not None:
-        config["temperature"] = options.temperature
-    if options.max_output_tokens:
-        config["max_output_tokens"] = options.max_output_tokens
+    config = config_kwargs(GenerationRequest(prompt=prompt, system=options.system, temperature=options.temperature,
+                                             max_output_tokens=options.max_output_tokens))
     request: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}], "metadata": {"key": key}}
     if config:
         request["config"] = config

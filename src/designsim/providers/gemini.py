@@ -146,6 +146,23 @@ def completion_from_response(response: Any, *, model: str, latency_s: float, wan
     return Completion(text=text, parsed=parsed, usage=usage, latency_s=latency_s, finish_reason=finish_name or "STOP", model=model)
 
 
+def config_kwargs(request: GenerationRequest) -> dict[str, Any]:
+    """``GenerateContentConfig`` fields for ``request``: system instruction,
+    temperature, output-token limit and JSON response schema, only those set.
+    Shared by live calls and Batch Mode inline requests."""
+    kwargs: dict[str, Any] = {}
+    if request.system:
+        kwargs["system_instruction"] = request.system
+    if request.temperature is not None:
+        kwargs["temperature"] = request.temperature
+    if request.max_output_tokens:
+        kwargs["max_output_tokens"] = request.max_output_tokens
+    if request.response_schema is not None:
+        kwargs["response_mime_type"] = "application/json"
+        kwargs["response_schema"] = request.response_schema
+    return kwargs
+
+
 class GeminiProvider:
     """Calls ``client.aio.models.generate_content`` once per request.
 
@@ -171,18 +188,7 @@ class GeminiProvider:
 
     def config_for(self, request: GenerationRequest):
         """The ``GenerateContentConfig`` for a request (no tools, no history)."""
-        types = self._types
-        kwargs: dict[str, Any] = {}
-        if request.system:
-            kwargs["system_instruction"] = request.system
-        if request.temperature is not None:
-            kwargs["temperature"] = request.temperature
-        if request.max_output_tokens:
-            kwargs["max_output_tokens"] = request.max_output_tokens
-        if request.response_schema is not None:
-            kwargs["response_mime_type"] = "application/json"
-            kwargs["response_schema"] = request.response_schema
-        return types.GenerateContentConfig(**kwargs)
+        return self._types.GenerateContentConfig(**config_kwargs(request))
 
     async def generate(self, request: GenerationRequest) -> Completion:
         types = self._types
