@@ -318,6 +318,7 @@ class _Positions:
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.values: dict[tuple, tuple[int, int]] = {}
         self.duplicates: list[tuple[tuple, tuple[int, int]]] = []
+        self._active: set[int] = set()  # nodes on the current path: a self-referencing alias (&x [*x]) is a cycle
         if root is not None:
             self._walk(root, ())
 
@@ -327,6 +328,15 @@ class _Positions:
 
     def _walk(self, node: yaml.Node, path: tuple) -> None:
         self.values[path] = self._pos(node)
+        if id(node) in self._active:
+            return
+        self._active.add(id(node))
+        try:
+            self._walk_children(node, path)
+        finally:
+            self._active.discard(id(node))
+
+    def _walk_children(self, node: yaml.Node, path: tuple) -> None:
         if isinstance(node, yaml.MappingNode):
             seen: set = set()
             for key_node, value_node in node.value:
@@ -439,6 +449,8 @@ def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
             if _is_union_noise(error, errors):
                 continue
             loc = _clean_loc(error["loc"])
+            if error["type"] == "extra_forbidden":  # the unknown key itself is never a union tag ("A:", "ComponentRef:")
+                loc = _clean_loc(error["loc"][:-1]) + (error["loc"][-1],)
             ctx_error = (error.get("ctx") or {}).get("error")
             if isinstance(ctx_error, _LocatedValueError):
                 loc = loc + tuple(ctx_error.loc)
