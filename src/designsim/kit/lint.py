@@ -149,17 +149,20 @@ class _Where:
         if root is not None:
             self._walk(root, ())
 
-    def _walk(self, node: yaml.Node, path: tuple) -> None:
+    def _walk(self, node: yaml.Node, path: tuple, active: frozenset[int] = frozenset()) -> None:
         self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if id(node) in active:  # a self-referencing alias (&x [*x])
+            return
+        active = active | {id(node)}
         if isinstance(node, yaml.MappingNode):
             for key_node, value_node in node.value:
                 key = getattr(key_node, "value", None)
                 if isinstance(key, str):
                     self.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                    self._walk(value_node, path + (key,))
+                    self._walk(value_node, path + (key,), active)
         elif isinstance(node, yaml.SequenceNode):
             for index, item in enumerate(node.value):
-                self._walk(item, path + (index,))
+                self._walk(item, path + (index,), active)
 
     def at(self, path: tuple, *, key: bool = True) -> tuple[int, int]:
         """The position of ``path`` (its key by default), else of its nearest parent."""
@@ -336,21 +339,23 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
         sizes.append(StageSize(stage.id, total, window, evidence_budget, earlier, judge_total, judge_window))
         parts = (f"prompt template {estimate_tokens(prompt):,} + evidence budget {evidence_budget:,}"
                  + (f" + {len(preds)} earlier output(s) × max_output_tokens {rb.max_output_tokens:,}" if preds else ""))
-        for what, size, win, model in (("prompt", total, window, rb.model), ("judge prompt", judge_total, judge_window, plan.judge_model)):
-            if size > win:
-                errors.append(where.finding(
-                    "context-window",
-                    f"stage {stage.id!r}: estimated {what} ≈{size:,} tokens ({parts}) exceeds {model}'s context window "
-                    f"of {win:,} input tokens; lower evidence.max_tokens or shorten the scenario/focus",
-                    _largest_part(rb, path, evidence_budget)))
-                break
-            if size > win * LARGE_PROMPT_SHARE:
-                advice.append(where.finding(
-                    "large-prompt",
-                    f"stage {stage.id!r}: estimated {what} ≈{size:,} tokens is over {LARGE_PROMPT_SHARE:.0%} of {model}'s "
-                    f"{win:,}-token window; long prompts cost more and dilute attention — consider a smaller evidence.max_tokens",
-                    _largest_part(rb, path, evidence_budget)))
-                break
+        checks = (("prompt", total, window, rb.model), ("judge prompt", judge_total, judge_window, plan.judge_model))
+        over = [c for c in checks if c[1] > c[2]]
+        large = [c for c in checks if c[1] > c[2] * LARGE_PROMPT_SHARE]
+        if over:
+            what, size, win, model = over[0]
+            errors.append(where.finding(
+                "context-window",
+                f"stage {stage.id!r}: estimated {what} ≈{size:,} tokens ({parts if what == 'prompt' else 'judge template + evidence budget + the graded output'}) "
+                f"exceeds {model}'s context window of {win:,} input tokens; lower evidence.max_tokens or shorten the scenario/focus",
+                _largest_part(rb, path, evidence_budget)))
+        elif large:
+            what, size, win, model = large[0]
+            advice.append(where.finding(
+                "large-prompt",
+                f"stage {stage.id!r}: estimated {what} ≈{size:,} tokens is over {LARGE_PROMPT_SHARE:.0%} of {model}'s "
+                f"{win:,}-token window; long prompts cost more and dilute attention — consider a smaller evidence.max_tokens",
+                _largest_part(rb, path, evidence_budget)))
     return sizes, errors, advice
 
 
