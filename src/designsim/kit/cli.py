@@ -194,8 +194,12 @@ def list_cmd(prompts_dir, as_json) -> int:
     for column in ("kind", "name", "source", "status", "path"):
         table.add_column(column, overflow="fold")
     for e in entries:
-        status = "overridden" if e.overridden else ("active, overrides bundled" if e.overrides else "active")
-        table.add_row(e.kind[:-1], e.name, e.source, status, str(e.path))
+        status = "overridden" if e.overridden else ("overrides" if e.overrides else "active")
+        try:
+            shown = e.path.relative_to(Path.cwd())
+        except ValueError:
+            shown = e.path
+        table.add_row(e.kind[:-1], e.name, e.source, status, str(shown))
     Console(width=max(100, Console().width)).print(table)
     return 0
 
