@@ -60,3 +60,21 @@ def test_tiny_limits_still_respected(limit):
 def test_mermaid_dag_coloured_by_outcome():
     text = mermaid(make_review("x", n_stages=3, outcome="failed"))
     assert text.startswith("flowchart LR") and "s0 --> s1" in text and ":::failed" in text
+
+
+def test_matrix_cells_shown_as_written_but_never_as_live_html():
+    from designsim.matrix import extract_matrices
+    from designsim.report import matrix_table
+
+    text = ("| Criteria | `__init__` wrapper | Beta |\n| --- | --- | --- |\n"
+            "| C1 | ✅ **Pass** <img src=x onerror=alert(1)> | ❌ Fail `<script>` |\n| **Verdict** | Viable | **Recommended** |\n")
+    table = matrix_table(extract_matrices(text)[0])
+    assert "<img" not in table and "<script" not in table and "&lt;img" in table
+    assert "✅ **Pass**" in table and "❌ Fail" in table and "`__init__` wrapper" in table
+    assert table.count("\n") == 3  # header, separator, one criterion, verdict
+
+
+def test_embedded_outputs_have_demoted_headings_and_no_images():
+    body = render_markdown(make_review(flaw_output("x") + "\n![pixel](https://evil.example/p.png)\n"))
+    assert "##### Flaw Analysis" in body and "\n### Flaw Analysis" not in body
+    assert "![pixel]" not in body

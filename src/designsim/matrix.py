@@ -80,6 +80,9 @@ class DecisionMatrix(BaseModel):
     recommended: str | None = None
     raw_header: list[str] = Field(default_factory=list)
     recommended_count: int = 0
+    #: the table as the model wrote it (header first), each cell's inline Markdown
+    #: source, for display; untrusted, so escape it before rendering
+    source_rows: list[list[str]] = Field(default_factory=list, exclude=True)
 
 
 def strip_symbols(text: str) -> str:
@@ -149,8 +152,9 @@ def _unique(names: Sequence[str], blank: str) -> list[str]:
     return out
 
 
-def _tables(tokens: Sequence[Token], depth: int = 0) -> Iterable[tuple[list[str], list[list[str]]]]:
-    """Yield ``(header, rows)`` of every table, cell text cleaned, rows padded."""
+def _tables(tokens: Sequence[Token], depth: int = 0) -> Iterable[tuple[list[str], list[list[str]], list[list[str]]]]:
+    """Yield ``(header, rows, source_rows)`` of every table: cell text cleaned,
+    rows padded; ``source_rows`` is header + rows as inline Markdown source."""
     i = 0
     while i < len(tokens):
         tok = tokens[i]
@@ -162,6 +166,8 @@ def _tables(tokens: Sequence[Token], depth: int = 0) -> Iterable[tuple[list[str]
         header: list[str] = []
         rows: list[list[str]] = []
         row: list[str] | None = None
+        source: list[list[str]] = []
+        source_row: list[str] = []
         in_head = False
         i += 1
         while i < len(tokens) and tokens[i].type != "table_close":
@@ -171,20 +177,23 @@ def _tables(tokens: Sequence[Token], depth: int = 0) -> Iterable[tuple[list[str]
             elif t.type == "thead_close":
                 in_head = False
             elif t.type == "tr_open":
-                row = []
+                row, source_row = [], []
             elif t.type == "tr_close" and row is not None:
                 if in_head:
                     header = row
                 else:
                     rows.append(row)
+                source.append(source_row)
                 row = None
             elif t.type == "inline" and row is not None:
                 row.append(_clean(_inline_text(t)))
+                source_row.append(t.content.strip())
             elif t.type in ("td_close", "th_close") and row is not None and tokens[i - 1].type in ("td_open", "th_open"):
                 row.append("")  # an empty cell has no inline token
+                source_row.append("")
             i += 1
         width = len(header)
-        yield header, [(r + [""] * width)[:width] for r in rows]
+        yield header, [(r + [""] * width)[:width] for r in rows], [(r + [""] * width)[:width] for r in source]
         i += 1
 
 
@@ -234,9 +243,10 @@ def extract_matrices(markdown: str) -> list[DecisionMatrix]:
     (e.g. a pros/cons table) are ignored. Never raises on any input string.
     """
     found: list[DecisionMatrix] = []
-    for header, rows in _tables(_MD.parse(markdown)):
+    for header, rows, source in _tables(_MD.parse(markdown)):
         m = _from_table(header, rows)
         if m is not None:
+            m.source_rows = source
             found.append(m)
     return found
 

@@ -63,11 +63,31 @@ def parse_markers(body: str) -> dict[str, str] | None:
 def defuse(text: str) -> str:
     """Make untrusted Markdown safe to embed in a comment: no @mentions that
     notify, no HTML comments (marker forgery), no details/summary tags that
-    break the layout."""
+    break the layout, no images (tracking pixels, fake badges)."""
     text = re.sub(r"(?<![\w`])@(?=[A-Za-z0-9])", "@\u200b", text)
     text = text.replace("<!--", "&lt;!--")
-    text = re.sub(r"<(/?)(details|summary)\b", r"&lt;\1\2", text, flags=re.IGNORECASE)
-    return text
+    text = re.sub(r"<(/?)(details|summary|img|picture|source)\b", r"&lt;\1\2", text, flags=re.IGNORECASE)
+    return text.replace("![", "!\\[")
+
+
+def escape_html(text: str) -> str:
+    """Escape every HTML tag in untrusted inline Markdown except ``<br>`` (table
+    cells use it for line breaks), so model text can never become live markup."""
+    return re.sub(r"<(?!br\s*/?>)", "&lt;", text, flags=re.IGNORECASE)
+
+
+def _demote_headings(text: str, by: int = 2) -> str:
+    """Push Markdown headings down ``by`` levels (max 6), outside code fences, so
+    an embedded output's sections do not read as the comment's own."""
+    out, fence = [], None
+    for line in text.splitlines():
+        m = re.match(r"^\s{0,3}(`{3,}|~{3,})", line)
+        if m:
+            fence = None if fence and m.group(1)[0] == fence[0] else (fence or m.group(1))
+        elif fence is None:
+            line = re.sub(r"^(\s{0,3})(#{1,6})(?=\s)", lambda h: h.group(1) + "#" * min(6, len(h.group(2)) + by), line)
+        out.append(line)
+    return "\n".join(out)
 
 
 def _shorten(text: str, limit: int | None) -> str:
@@ -82,20 +102,35 @@ def _inline(text: Any, limit: int | None = None) -> str:
 
 
 def _cell(text: Any, limit: int | None = 120) -> str:
-    return _inline(text, limit).replace("|", "\\|")
+    return escape_html(_inline(text, limit)).replace("|", "\\|")
 
 
 def _untrusted(text: str, limit: int | None) -> str:
     body = text if limit is None or len(text) <= limit else text[:limit] + "\n\n… (shortened)"
-    body = defuse(body)
+    body = defuse(_demote_headings(body))
     # close any fence the cut left open, so the rest of the comment renders
     if len(re.findall(r"^\s{0,3}```", body, flags=re.MULTILINE)) % 2:
         body += "\n```"
     return body
 
 
+def _source_cell(text: str, limit: int) -> str:
+    return escape_html(_inline(text, limit)).replace("\\|", "|").replace("|", "\\|")
+
+
 def matrix_table(matrix: DecisionMatrix) -> str:
-    """A decision matrix as a Markdown table (criteria rows, pathway columns, Verdict last)."""
+    """A decision matrix as a Markdown table.
+
+    Shown as the model wrote it (``source_rows``: its emphasis and ✅/❌ marks
+    carry meaning) with every HTML tag escaped; when the source is not
+    available, rebuilt from the plain cells (criteria rows, pathway columns,
+    Verdict last).
+    """
+    if matrix.source_rows and len(matrix.source_rows) >= 2:
+        header, *rows = matrix.source_rows
+        lines = ["| " + " | ".join(_source_cell(c, 60) for c in header) + " |", "|" + " --- |" * len(header)]
+        lines += ["| " + " | ".join(_source_cell(c, 100) for c in row) + " |" for row in rows]
+        return "\n".join(lines)
     head = "| Criteria | " + " | ".join(_cell(p, 60) for p in matrix.pathways) + " |"
     sep = "| --- |" + " --- |" * len(matrix.pathways)
     rows = [
