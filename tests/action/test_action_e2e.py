@@ -48,7 +48,7 @@ def test_synchronize_posts_one_comment_one_status_and_summary(github, runner, sy
     assert int(outputs["total-tokens"]) == 120 + 80 + 50 + 40
     report = json.loads((runner.tmp / "designsim-report.json").read_text())
     assert report["verdict"] == "pass" and report["head_sha"] == head
-    assert outputs["report-path"] == str(runner.tmp / "designsim-report.json")
+    assert outputs["report-path"] == "designsim-report.json"  # relative to the workspace
     assert base  # the base sha exists in this payload (used as the contents ref)
 
     # --- the key never leaks: only the single add-mask line carries it

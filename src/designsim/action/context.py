@@ -92,6 +92,9 @@ class ActionInputs:
     batch_input: str = ""
     batch_output: str = ""
     run_args: str = ""
+    #: override ``GITHUB_EVENT_NAME`` / ``GITHUB_EVENT_PATH`` (self-tests, offline runs on a saved payload)
+    event_name: str = ""
+    event_path: str = ""
 
     @property
     def secrets(self) -> list[str]:
@@ -141,6 +144,8 @@ def read_inputs(env: Mapping[str, str] | None = None) -> ActionInputs:
         batch_input=get("batch-input"),
         batch_output=get("batch-output"),
         run_args=get("run-args"),
+        event_name=get("event-name"),
+        event_path=get("event-path"),
     )
 
 

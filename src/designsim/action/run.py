@@ -81,6 +81,12 @@ class ActionRun:
         self.env = dict(os.environ if env is None else env)
         self.inputs = read_inputs(self.env)
         self.aenv: ActionEnv = read_env(self.env)
+        if self.inputs.event_name or self.inputs.event_path:
+            from dataclasses import replace
+
+            path = self.inputs.event_path and str(self.workspace_path(self.inputs.event_path))
+            self.aenv = replace(self.aenv, event_name=self.inputs.event_name or self.aenv.event_name,
+                                event_path=path or self.aenv.event_path)
         self.dry_run = dry_run or self.inputs.dry_run
         self._publisher = publisher
         self._provider = provider
@@ -289,7 +295,8 @@ class ActionRun:
         if self.inputs.report_path:
             path = self.workspace_path(self.inputs.report_path)
             atomic_write_text(path, self.redact(json.dumps(render_json(review), indent=2, ensure_ascii=False)) + "\n")
-            outcome.report_path = str(path)
+            # as given: a relative path means the same file inside the container and on the runner
+            outcome.report_path = self.inputs.report_path
         write_step_summary(self.aenv.step_summary, self.redact(step_summary(review, target)))
         self.echo(f"designsim: {review.verdict.upper()} — {review.summary} ({review.usage.total_tokens:,} tokens)")
         return self.finish(outcome)
