@@ -200,3 +200,47 @@ def test_missing_rulebook_on_base_is_a_config_error(github, runner, sync_payload
 
 def test_selftest_fixture_is_the_real_payload(payloads):
     assert (FIXTURES / "selftest-event.json").read_bytes() == (payloads / SYNC).read_bytes()
+
+
+def test_dry_run_masks_on_stderr_so_stdout_is_pure_json(runner, sync_payload, rulebook_text, capsys, monkeypatch):
+    (runner.tmp / ".simulation.yml").write_text(rulebook_text)
+    runner.env(sync_payload, **{"gemini-api-key": "AIza-dry-run-secret-123456"})
+    monkeypatch.delenv("INPUT_GITHUB-TOKEN")
+    assert runner.run("--dry-run") == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["stages"] == ["pooling"]
+    assert captured.err.splitlines()[0] == "::add-mask::AIza-dry-run-secret-123456"
+
+
+def test_event_inputs_override_the_runner_event(runner, payloads, rulebook_text, capsys, monkeypatch):
+    """What selftest.yml does: a saved payload named by inputs, relative to the workspace."""
+    (runner.tmp / "rb.yml").write_text(rulebook_text)
+    (runner.tmp / "saved.json").write_text((payloads / SYNC).read_text())
+    runner.env({"action": "closed"}, "push", **{"event-name": "pull_request", "event-path": "saved.json",
+                                                  "rulebook": "rb.yml", "dry-run": "true", "github-token": ""})
+    assert runner.run() == 0
+    assert json.loads(capsys.readouterr().out)["pull_request"] == 2
+
+
+def test_batch_mode_runs_designsim_batch(runner, monkeypatch, capsys):
+    import pandas as pd
+
+    from designsim.testing import FakeGeminiServer
+
+    pd.DataFrame({"PROMPT_ID": [1, 2], "PROMPT": ["one", "two"]}).to_csv(runner.tmp / "prompts.csv", index=False)
+    runner.env({}, "workflow_dispatch", mode="batch", **{"batch-input": "prompts.csv", "batch-output": "out",
+                                                         "gemini-api-key": "AIza-batch-secret-0000", "run-args": "--rpm 6000 --progress-every 3600"})
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    with FakeGeminiServer(lambda r: f"answer to {r.prompt}") as gemini:
+        code = runner.run()
+    assert code == 0 and len(gemini.generate_requests()) == 2
+    outputs = runner.outputs()
+    assert outputs["verdict"] == "pass" and outputs["report-path"].endswith("summary.json") and int(outputs["total-tokens"]) > 0
+    assert "designsim batch" in runner.summary.read_text()
+    assert "AIza-batch-secret-0000" not in capsys.readouterr().out.replace("::add-mask::AIza-batch-secret-0000", "")
+
+
+def test_batch_mode_dry_run_names_the_command(runner, capsys):
+    runner.env({}, "workflow_dispatch", mode="recover", **{"batch-input": "p.csv", "batch-output": "out/RESULTS.pkl", "dry-run": "true"})
+    assert runner.run() == 0
+    assert "designsim batch recover --input p.csv --output out/RESULTS.pkl" in json.loads(capsys.readouterr().out)["skipped"]

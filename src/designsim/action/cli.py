@@ -30,7 +30,7 @@ def action(dry_run: bool) -> int:
     from designsim.errors import DesignsimError
 
     try:
-        run = ActionRun(dry_run=dry_run, echo=(lambda line: click.echo(line, err=True)) if dry_run else None)
+        run = ActionRun(dry_run=dry_run)
     except DesignsimError as exc:  # a bad input value: say which, as an ::error:: line
         click.echo(f"::error title=designsim::{_escape_command(str(exc))}")
         return exc.exit_code

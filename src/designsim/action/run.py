@@ -92,7 +92,9 @@ class ActionRun:
         self._provider = provider
         self._retry = retry
         self.redact = Redactor(self.inputs.secrets)
-        self._echo = echo or (lambda line: print(line, flush=True))
+        # a dry run keeps stdout for the plan JSON; workflow commands work on stderr too
+        stream = sys.stderr if self.dry_run else sys.stdout
+        self._echo = echo or (lambda line: print(line, file=stream, flush=True))
         self.reporter: StatusReporter | None = None
 
     # -- small helpers
