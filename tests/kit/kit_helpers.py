@@ -4,10 +4,29 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from designsim.cli import main
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 ANSWERS = FIXTURES / "answers.yml"
+
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``designsim ARGS`` in-process: returns ``(exit_code, stdout, stderr)``.
+    (A fixture defined here, not in a conftest.py: other test folders import their
+    own ``conftest`` by module name, and a second one would shadow theirs.)"""
+
+    def run(*args: str) -> tuple[int, str, str]:
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
 
 
 #: A minimal valid rulebook that lints with no advice; tests edit copies of it.

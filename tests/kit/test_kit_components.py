@@ -10,7 +10,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from kit_helpers import GOOD_RULEBOOK
+from kit_helpers import cli, GOOD_RULEBOOK  # noqa: F401  (cli is a fixture)
 
 import designsim.fileio
 from designsim.errors import ConfigError

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import yaml
-from kit_helpers import EXAMPLES
+from kit_helpers import cli, EXAMPLES  # noqa: F401  (cli is a fixture)
 
 from designsim.scorecard import default_criteria
 

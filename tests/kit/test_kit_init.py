@@ -13,7 +13,7 @@ from pathlib import Path
 import pexpect
 import pytest
 import yaml
-from kit_helpers import ANSWERS, EXAMPLES
+from kit_helpers import cli, ANSWERS, EXAMPLES  # noqa: F401  (cli is a fixture)
 
 from designsim.kit.lint import lint_file
 from designsim.prompts import PromptLibrary

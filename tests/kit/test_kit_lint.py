@@ -8,7 +8,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kit_helpers import EXAMPLES, GOOD_RULEBOOK
+from kit_helpers import cli, EXAMPLES, GOOD_RULEBOOK  # noqa: F401  (cli is a fixture)
 
 from designsim.kit.lint import CONTEXT_WINDOWS, context_window, lint_text
 from designsim.prompts import PromptLibrary
