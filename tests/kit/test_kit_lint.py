@@ -274,3 +274,15 @@ def test_random_yaml_through_the_cli_gives_a_message_not_a_traceback(cli, tmp_pa
         path.write_text(text)
         code, out, err = cli("lint", path)
         assert code == 2 and "Traceback" not in out + err and "error" in out
+
+
+def test_repository_prompts_beside_the_rulebook_are_used_by_default(cli, tmp_path):
+    path = tmp_path / ".simulation.yml"
+    path.write_text(GOOD_RULEBOOK.replace("persona: You are a senior Site Reliability Engineer who designs batch "
+                                          "pipelines that recover by themselves.", "persona: {component: house_architect}"))
+    assert cli("lint", path)[0] == 2
+    personas = tmp_path / ".designsim" / "prompts" / "personas"
+    personas.mkdir(parents=True)
+    (personas / "house_architect.md").write_text("You are our house architect, who has kept this pipeline alive for years.\n")
+    code, out, _ = cli("lint", path)
+    assert code == 0, out
