@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import TOKEN, gemini_handler
+from actionkit import TOKEN, gemini_handler
 
 from designsim.report import parse_markers
 from designsim.testing import FakeGeminiServer

@@ -8,7 +8,7 @@ import json
 
 import pytest
 import responses
-from conftest import FIXTURES, SYNC, TOKEN
+from actionkit import FIXTURES, SYNC, TOKEN
 
 from designsim.action.context import ActionInputs, EventPayload, read_inputs, resolve_event
 
@@ -144,7 +144,7 @@ def test_simulate_from_non_member_gets_a_polite_reply_and_nothing_runs(github, r
 
 
 def test_simulate_from_collaborator_runs(github, runner, payloads):
-    from conftest import gemini_handler
+    from actionkit import gemini_handler
 
     from designsim.testing import FakeGeminiServer
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import GHE, TOKEN
+from actionkit import GHE, TOKEN
 
 from designsim.action.github_api import DiffTooLarge, GitHubClient, RetrySettings, changes_path, unified_diff_from_files
 from designsim.action.publisher import (
@@ -92,7 +92,7 @@ def test_truncate_utf8_leaves_short_text_alone():
 
 
 def test_403_without_permission_names_it(github, runner, sync_payload, capsys):
-    from conftest import gemini_handler
+    from actionkit import gemini_handler
 
     from designsim.testing import FakeGeminiServer
 
@@ -199,7 +199,7 @@ def test_step_summary_is_capped_at_one_mebibyte(tmp_path):
 
 def test_recorder_shows_what_would_be_posted(sync_payload, small_diff, rulebook_text, tmp_path, capsys):
     """designsim.testing.GitHubRecorder: an offline run a rulebook author can do."""
-    from conftest import FLAW_OUTPUT, JUDGE_PASS
+    from actionkit import FLAW_OUTPUT, JUDGE_PASS
 
     from designsim.action.run import run_action
     from designsim.testing import FakeProvider, GitHubRecorder
