@@ -69,3 +69,11 @@ def test_missing_file_is_a_located_config_error(tmp_path):
     with pytest.raises(RulebookError) as info:
         load_rulebook(tmp_path / "nope.yml")
     assert info.value.exit_code == 2 and "file not found" in str(info.value)
+
+
+def test_nested_aliases_do_not_explode():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i-1}"] * 10) + "]" for i in range(1, 9)]  # 10^9 leaves if expanded
+    with pytest.raises(RulebookError) as info:
+        parse_rulebook("\n".join(lines) + "\n", "bomb.yml")
+    assert "unknown key" in str(info.value)

@@ -318,7 +318,9 @@ class _Positions:
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.values: dict[tuple, tuple[int, int]] = {}
         self.duplicates: list[tuple[tuple, tuple[int, int]]] = []
-        self._active: set[int] = set()  # nodes on the current path: a self-referencing alias (&x [*x]) is a cycle
+        # nodes whose children were walked: an alias is walked once, so a self-referencing
+        # alias (&x [*x]) cannot recurse and nested aliases ("billion laughs") stay linear
+        self._walked: set[int] = set()
         if root is not None:
             self._walk(root, ())
 
@@ -328,13 +330,10 @@ class _Positions:
 
     def _walk(self, node: yaml.Node, path: tuple) -> None:
         self.values[path] = self._pos(node)
-        if id(node) in self._active:
+        if id(node) in self._walked:
             return
-        self._active.add(id(node))
-        try:
-            self._walk_children(node, path)
-        finally:
-            self._active.discard(id(node))
+        self._walked.add(id(node))
+        self._walk_children(node, path)
 
     def _walk_children(self, node: yaml.Node, path: tuple) -> None:
         if isinstance(node, yaml.MappingNode):
