@@ -77,3 +77,12 @@ def test_nested_aliases_do_not_explode():
     with pytest.raises(RulebookError) as info:
         parse_rulebook("\n".join(lines) + "\n", "bomb.yml")
     assert "unknown key" in str(info.value)
+
+
+def test_repository_goal_map_adds_to_the_bundled_one(tmp_path):
+    from designsim.prompts import PromptLibrary
+
+    (tmp_path / "goal_map.yml").write_text("triage: {persona: senior_systems_architect, constraints: []}\n")
+    lib = PromptLibrary(tmp_path)
+    assert lib.goal_parts("TRIAGE")["persona"] == "senior_systems_architect"
+    assert lib.goal_parts("REVIEW")["persona"]  # bundled goals stay available

@@ -112,21 +112,36 @@ class PromptLibrary:
             )
         return path.read_text(encoding="utf-8").strip()
 
-    def goal_parts(self, goal: str) -> dict[str, Any]:
-        """What ``goal_map.yml`` assigns to ``goal`` (the "production order" of
-        seed 002 Appendix F): ``{"persona": name, "protocol": name | None,
-        "constraints": [names]}``. Raises :class:`ConfigError` for an unknown goal."""
+    def goal_map(self) -> dict[str, dict]:
+        """All goals from every ``goal_map.yml`` on the search path, merged: a
+        repository's entry replaces the bundled entry of the same goal, and the
+        other bundled goals stay available. Raises :class:`ConfigError` for a
+        map that is not a YAML mapping."""
         import yaml
 
-        for directory in self.dirs:
+        merged: dict[str, dict] = {}
+        for directory in reversed(self.dirs):  # bundled first, overrides last
             path = directory / "goal_map.yml"
             if path.is_file():
-                mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-                entry = mapping.get(goal) or mapping.get(str(goal).upper())
-                if entry is None:
-                    raise ConfigError(f"unknown goal {goal!r}; goal_map.yml defines {', '.join(sorted(mapping))}", source=str(path), field="goal")
-                return {"persona": entry.get("persona"), "protocol": entry.get("protocol"), "constraints": list(entry.get("constraints") or [])}
-        raise ConfigError("no goal_map.yml found in the prompt library", field="goal")
+                try:
+                    mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                except yaml.YAMLError as exc:
+                    raise ConfigError(f"not valid YAML: {exc}", source=str(path), field="goal") from exc
+                if not isinstance(mapping, dict):
+                    raise ConfigError("expected a mapping of GOAL: {persona, protocol, constraints}", source=str(path), field="goal")
+                merged.update({str(k).upper(): (v or {}) for k, v in mapping.items()})
+        return merged
+
+    def goal_parts(self, goal: str) -> dict[str, Any]:
+        """What the goal map assigns to ``goal`` (the "production order" of
+        seed 002 Appendix F): ``{"persona": name, "protocol": name | None,
+        "constraints": [names]}``. Raises :class:`ConfigError` for an unknown goal."""
+        mapping = self.goal_map()
+        entry = mapping.get(str(goal).upper())
+        if entry is None:
+            known = ", ".join(sorted(mapping)) or "nothing (no goal_map.yml found)"
+            raise ConfigError(f"unknown goal {goal!r}; the goal map defines {known}", field="goal")
+        return {"persona": entry.get("persona"), "protocol": entry.get("protocol"), "constraints": list(entry.get("constraints") or [])}
 
     def template_files(self, names: Iterable[str]) -> list[Path]:
         """The files that would be used for ``names``, for hashing."""

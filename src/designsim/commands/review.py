@@ -66,7 +66,8 @@ def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None
 @click.option("--cassette", type=click.Path(dir_okay=False), help="Recorded responses for --provider replay.")
 @click.option("--record", type=click.Path(dir_okay=False), help="Record the live run's responses to this cassette.")
 @click.option("--model", help="Override the rulebook's model.")
-@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False), help="Directory of templates/components overriding the bundled ones.")
+@click.option("--prompts", "prompts_dir", type=click.Path(file_okay=False),
+              help="Directory of templates/components overriding the bundled ones [default: REPO/.designsim/prompts if it exists].")
 @click.option("--pr-title", help="Pull-request title to include as (untrusted) evidence.")
 @click.option("--pr-body", help="Pull-request body to include as (untrusted) evidence.")
 def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, cassette, record, model, prompts_dir, pr_title, pr_body) -> int:
@@ -85,6 +86,8 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
     if model:
         rulebook = rulebook.model_copy(update={"model": model})
     raw = sys.stdin.buffer.read() if diff_path == "-" else (load_diff_bytes(diff_path) if diff_path else git_diff(git_range, repo))
+    if prompts_dir is None and (Path(repo) / ".designsim" / "prompts").is_dir():
+        prompts_dir = Path(repo) / ".designsim" / "prompts"  # the repository's own components, as lint and test use
     plan = build_plan(rulebook, raw, pr_title=pr_title, pr_body=pr_body, workdir=repo,
                       library=PromptLibrary(prompts_dir), source=diff_path or git_range)
     return _run_and_report(plan, _provider(provider, cassette, model or rulebook.model, record), out=out, json_out=json_out)

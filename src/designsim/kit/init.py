@@ -321,12 +321,10 @@ def _ask_stages() -> list[dict[str, Any]]:
 
 
 def _goal_names(library: PromptLibrary) -> list[str]:
-    for directory in library.dirs:
-        path = directory / "goal_map.yml"
-        if path.is_file():
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            return sorted(str(k) for k in data) if isinstance(data, dict) else []
-    return []
+    try:
+        return sorted(library.goal_map())
+    except ConfigError:
+        return []
 
 
 # --------------------------------------------------------------------------- rendering
