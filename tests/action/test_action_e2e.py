@@ -82,6 +82,22 @@ def test_unchanged_inputs_republish_without_model_calls(github, runner, sync_pay
     assert runner.outputs()["verdict"] == "pass"
 
 
+def test_inconclusive_is_never_reused_the_next_run_retries(github, runner, sync_payload):
+    from designsim.testing import error_reply
+
+    runner.env(sync_payload, **{"gemini-api-key": KEY})
+    quota = error_reply(429, "RESOURCE_EXHAUSTED", "quota", quota_id="GenerateRequestsPerDayPerProjectPerModel-FreeTier")
+    with FakeGeminiServer(lambda r: quota):  # today's quota is gone; tomorrow's run must really run
+        assert runner.run() == 3
+    assert parse_markers(github.comments[0]["body"])["verdict"] == "inconclusive"
+    github.statuses.clear()
+    with FakeGeminiServer(gemini_handler) as second:  # same head, rulebook, templates, model
+        assert runner.run() == 0
+    assert len(second.generate_requests()) == 2      # re-run, not re-published
+    assert len(github.comments) == 1 and parse_markers(github.comments[0]["body"])["verdict"] == "pass"
+    assert [s["state"] for s in github.statuses] == ["pending", "success"]
+
+
 def test_check_run_mode(github, runner, sync_payload):
     runner.env(sync_payload, **{"gemini-api-key": KEY, "status": "check-run"})
     with FakeGeminiServer(gemini_handler):

@@ -268,7 +268,8 @@ class ActionRun:
         own = find_own_comments(comments, rulebook.name, self.self_logins)
         self.reporter = StatusReporter(client, self.inputs.status, target.head_sha, rulebook.name, target_url=self.aenv.run_url)
         markers = parse_markers(own[0].get("body", "")) if own else None
-        if markers and markers.get("inputs") == digest and markers.get("verdict"):
+        # an inconclusive verdict (model down, quota, grader) is never reused: the next run retries it
+        if markers and markers.get("inputs") == digest and markers.get("verdict") in ("pass", "fail", "neutral"):
             return self.republish(target, rulebook.name, markers["verdict"], own, comments)
         key = self.inputs.gemini_api_key or self.env.get("GEMINI_API_KEY") or self.env.get("GOOGLE_API_KEY")
         if not key and self._provider is None:
@@ -306,8 +307,6 @@ class ActionRun:
     def republish(self, target: Target, rulebook: str, verdict: str, own: list[dict], comments: list[dict]) -> int:
         """Inputs unchanged since our comment: set the status again from its
         verdict, remove duplicate comments, spend no tokens."""
-        if verdict not in ("pass", "fail", "inconclusive", "neutral"):
-            verdict = "inconclusive"
         description = f"{verdict}: unchanged since the last run (same head, rulebook, templates and model)"
         self.reporter.complete(verdict, description, summary=f"{description}. See the pull request comment.")
         result = upsert_comment(self.client(), target.number, rulebook, own[0].get("body", ""), self.self_logins, existing=comments)
