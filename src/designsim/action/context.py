@@ -177,6 +177,9 @@ class ActionEnv:
 
 
 def read_env(env: Mapping[str, str] | None = None) -> ActionEnv:
+    """The runner's ``GITHUB_*`` variables (GitHub docs, "Default environment
+    variables"); ``GITHUB_API_URL`` defaults to api.github.com, so GitHub
+    Enterprise works when the runner sets it. Never raises."""
     env = os.environ if env is None else env
     return ActionEnv(
         event_name=env.get("GITHUB_EVENT_NAME", ""),
@@ -199,11 +202,15 @@ class _Lenient(BaseModel):
 
 
 class User(_Lenient):
+    """A GitHub account as payloads show it (every field optional: old payloads lack some)."""
+
     login: str | None = None
     type: str | None = None
 
 
 class Repo(_Lenient):
+    """A repository in a payload; ``full_name`` is ``owner/name``."""
+
     full_name: str | None = None
     name: str | None = None
     owner: User | None = None
@@ -212,6 +219,8 @@ class Repo(_Lenient):
 
 
 class Ref(_Lenient):
+    """A pull request's ``head`` or ``base``: branch ``ref``, commit ``sha``, and its repository."""
+
     ref: str | None = None
     sha: str | None = None
     label: str | None = None
@@ -219,6 +228,8 @@ class Ref(_Lenient):
 
 
 class PullRequest(_Lenient):
+    """The pull-request fields the action reads, from a payload or ``GET /pulls/{n}``."""
+
     number: int | None = None
     state: str | None = None
     draft: bool | None = None
@@ -231,12 +242,16 @@ class PullRequest(_Lenient):
 
 
 class Issue(_Lenient):
+    """An issue in an ``issue_comment`` payload; ``pull_request`` is present only on a pull request."""
+
     number: int | None = None
     title: str | None = None
     pull_request: dict[str, Any] | None = None
 
 
 class Comment(_Lenient):
+    """A comment in an ``issue_comment`` payload; ``author_association`` gates ``/simulate``."""
+
     id: int | None = None
     body: str | None = None
     author_association: str | None = None

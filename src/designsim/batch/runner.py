@@ -335,6 +335,7 @@ def attach_log(out_dir: Path) -> logging.Handler:
 
 
 def detach_log(handler: logging.Handler) -> None:
+    """Undo :func:`attach_log`: stop writing ``LOG.log`` and close the file."""
     log.removeHandler(handler)
     handler.close()
 
