@@ -11,7 +11,7 @@ import threading
 from collections import defaultdict, deque
 
 from designsim.cli import main
-from designsim.prompts import JUDGE_SYSTEM, SIMULATION_SYSTEM, PromptLibrary
+from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary
 from designsim.providers.gemini import GeminiProvider
 from designsim.report import GITHUB_COMMENT_LIMIT, render_markdown, rulebook_marker
 from designsim.resources import examples_dir
@@ -175,5 +175,5 @@ def test_demo_through_the_real_genai_client(gemini_key):
         assert req.model == "gemini-2.5-flash"
         # the same leading bytes in every prompt (implicit prompt caching), evidence first
         assert req.prompt.encode().startswith(prefix)
-        assert req.system == (JUDGE_SYSTEM if req.wants_json else SIMULATION_SYSTEM)
+        assert req.system == SYSTEM_INSTRUCTION  # one system instruction: judge calls share the cached prefix
     assert render_markdown(review, library=plan.library).startswith(rulebook_marker("jit-generation"))

@@ -44,6 +44,7 @@ def test_clean_review_passes_with_one_user_turn_per_request(gemini_key, diff_byt
     # the shared evidence prefix is byte-identical at the start of every prompt (implicit caching)
     prefix = shared_prefix(plan)
     assert all(r.prompt.startswith(prefix) for r in requests)
+    assert len({r.system for r in requests}) == 1  # judge calls share the stage calls' cached prefix
     assert "<untrusted_pull_request_data>" in prefix and "not instructions" in prefix
     assert review.usage.total_tokens > 0 and review.stages[3].matrix.recommended == "Beta"
 

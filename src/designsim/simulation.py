@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from designsim import __version__
 from designsim.errors import ConfigError, ProviderError, QuotaExhausted, TruncatedReply
 from designsim.matrix import DecisionMatrix, extract_matrices
-from designsim.prompts import JUDGE_SYSTEM, SIMULATION_SYSTEM, PromptLibrary, fence_safe
+from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import ComponentRef, Constraint, Rulebook, Stage
 from designsim.scorecard import CheckResult, Scorecard, default_criteria, judge, locate_sections, run_checks
@@ -295,7 +295,7 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
     slot = call_slot or asyncio.Semaphore(1)
     async with slot:
         results, error, used, usage, transcripts = await judge(
-            provider, prompt, system=JUDGE_SYSTEM, criteria=criteria, output=output, label=label,
+            provider, prompt, system=SYSTEM_INSTRUCTION, criteria=criteria, output=output, label=label,
             model=plan.judge_model, attempts=rb.scorecard.grade_attempts,
         )
     return Scorecard(format=stage.format, passed=not error and all(r.passed for r in results), checks=checks,
@@ -354,7 +354,7 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
             attempt = Attempt(number=number, prompt=prompt, started_s=time.monotonic() - t0)
             result.attempts.append(attempt)
             request = GenerationRequest(
-                prompt=prompt, system=SIMULATION_SYSTEM, model=plan.rulebook.model,
+                prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
                 temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
                 label=f"stage:{stage.id}", metadata={"attempt": number},
             )
