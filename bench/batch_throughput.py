@@ -19,9 +19,7 @@ Usage: ``python bench/batch_throughput.py [--requests 300] [--skip-throughput]``
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
-import resource
 import statistics
 import subprocess
 import sys

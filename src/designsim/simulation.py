@@ -31,7 +31,7 @@ from designsim.errors import ConfigError, ProviderError, QuotaExhausted, Truncat
 from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
-from designsim.rulebook import ComponentRef, Constraint, Rulebook, Stage
+from designsim.rulebook import ComponentRef, Constraint, Rulebook
 from designsim.scorecard import CheckResult, Scorecard, default_criteria, judge, locate_sections, run_checks
 
 Outcome = Literal["passed", "failed", "inconclusive", "skipped"]

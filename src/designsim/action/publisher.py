@@ -45,7 +45,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from designsim.report import GITHUB_COMMENT_LIMIT, parse_markers
 
@@ -93,20 +93,6 @@ def truncate_chars(text: str, max_chars: int = GITHUB_COMMENT_LIMIT, note: str =
     if len(text) <= max_chars:
         return text
     return text[: max(0, max_chars - len(note))] + note
-
-
-class Redactor:
-    """Replaces every secret value with ``***`` (defence in depth: secrets are
-    also masked with ``::add-mask::``, but files and comments are not masked by
-    the runner)."""
-
-    def __init__(self, values: Iterable[str]):
-        self.values = sorted({v for v in values if v and len(v) >= 4}, key=len, reverse=True)
-
-    def __call__(self, text: str) -> str:
-        for v in self.values:
-            text = text.replace(v, "***")
-        return text
 
 
 # ----------------------------------------------------------------- the comment

@@ -35,9 +35,10 @@ from designsim.action.context import (
     load_payload, read_env, read_inputs, resolve_event,
 )
 from designsim.action.publisher import (
-    Publisher, Redactor, StatusReporter, find_own_comments, truncate_chars, upsert_comment, write_outputs, write_step_summary,
+    Publisher, StatusReporter, find_own_comments, upsert_comment, write_outputs, write_step_summary,
 )
 from designsim.errors import ConfigError, DesignsimError
+from designsim.redact import Redactor
 from designsim.report import parse_markers, rulebook_marker
 
 Echo = Callable[[str], None]
@@ -181,7 +182,7 @@ class ActionRun:
     # -- dry run
     def plan(self, target: Target) -> int:
         """Print the plan JSON (DESIGN.md contract). Without a token: no network at all."""
-        from designsim.rulebook import load_rulebook, parse_rulebook
+        from designsim.rulebook import load_rulebook
 
         if self.inputs.github_token or self._publisher is not None:
             self.fill_target(target)

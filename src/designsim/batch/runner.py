@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
-import os
 import signal
 import time
 from collections import deque
@@ -45,14 +43,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from designsim.batch.checkpoint import Journal, ResultRecord, RunRecord, prompt_digest
 from designsim.batch.outputs import LOG_NAME, RunCounters, Summary, build_summary, write_outputs
 from designsim.batch.tables import Job
+from designsim.evidence import estimate_tokens
+from designsim.redact import RedactingFilter
 from designsim.errors import ConfigError, PermanentProviderError, ProviderError, QuotaExhausted, TransientProviderError
 from designsim.providers.base import GenerationRequest, Provider
 from designsim.providers.retry import RetryPolicy, call_with_retries
 
 log = logging.getLogger("designsim.batch")
 
-#: Characters per token for the pre-send estimate (Gemini docs: "a token is about 4 characters").
-CHARS_PER_TOKEN = 4
 
 
 @dataclass
@@ -150,9 +148,10 @@ class RateLimiter:
         self.cooldown_until = max(self.cooldown_until, self.clock() + seconds)
 
 
-def estimate_tokens(prompt: str, system: str | None = None) -> int:
-    """Input tokens estimated from characters (:data:`CHARS_PER_TOKEN`)."""
-    return math.ceil((len(prompt) + len(system or "")) / CHARS_PER_TOKEN)
+def estimate_input_tokens(prompt: str, system: str | None = None) -> int:
+    """Input tokens of a request before sending, by the same 4-characters-per-token
+    rule as the evidence budget (:func:`designsim.evidence.estimate_tokens`)."""
+    return estimate_tokens(prompt + (system or ""))
 
 
 class _Reporter:
@@ -247,7 +246,7 @@ class _LiveRun:
         prompt = self.job.prompts[key]
         request = GenerationRequest(prompt=prompt, system=opts.system, model=opts.model, temperature=opts.temperature,
                                     max_output_tokens=opts.max_output_tokens, label=f"batch:{key}")
-        estimate = estimate_tokens(prompt, opts.system)
+        estimate = estimate_input_tokens(prompt, opts.system)
         tries = 0
 
         async def attempt():
@@ -307,28 +306,12 @@ class _LiveRun:
         reporter.update(ok=False, final=final)
 
 
-class _RedactSecrets(logging.Filter):
-    """Replaces API key values (from the environment) in log records."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets = [v for k in ("GEMINI_API_KEY", "GOOGLE_API_KEY") if len(v := os.environ.get(k, "")) >= 6]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self.secrets:
-            message = record.getMessage()
-            for secret in self.secrets:
-                message = message.replace(secret, "[REDACTED]")
-            record.msg, record.args = message, None
-        return True
-
-
 def attach_log(out_dir: Path) -> logging.Handler:
     """Append this logger's records to ``DIR/LOG.log`` (legacy format), keys redacted."""
     out_dir.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(out_dir / LOG_NAME, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s - %(levelname)s - %(message)s"))
-    handler.addFilter(_RedactSecrets())
+    handler.addFilter(RedactingFilter())
     log.addHandler(handler)
     log.setLevel(logging.INFO)
     return handler
