@@ -78,3 +78,10 @@ def test_embedded_outputs_have_demoted_headings_and_no_images():
     body = render_markdown(make_review(flaw_output("x") + "\n![pixel](https://evil.example/p.png)\n"))
     assert "##### Flaw Analysis" in body and "\n### Flaw Analysis" not in body
     assert "![pixel]" not in body
+
+
+def test_a_cut_inside_a_tilde_or_long_fence_is_closed_with_the_same_fence():
+    from designsim.report import _untrusted
+
+    body = _untrusted("intro\n~~~~python\nx = 1\n```\nstill code\n" + "y = 2\n" * 50, 40)
+    assert body.rstrip().endswith("~~~~") and "```\n" in body

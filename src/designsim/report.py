@@ -23,6 +23,7 @@ from typing import Any
 
 from designsim.matrix import DecisionMatrix
 from designsim.prompts import PromptLibrary
+from designsim.scorecard import open_fence
 from designsim.simulation import Review
 
 #: GitHub's limit on an issue or pull-request comment body, in characters.
@@ -109,9 +110,8 @@ def _untrusted(text: str, limit: int | None) -> str:
     body = text if limit is None or len(text) <= limit else text[:limit] + "\n\n… (shortened)"
     body = defuse(_demote_headings(body))
     # close any fence the cut left open, so the rest of the comment renders
-    if len(re.findall(r"^\s{0,3}```", body, flags=re.MULTILINE)) % 2:
-        body += "\n```"
-    return body
+    unclosed = open_fence(body)
+    return body + "\n" + unclosed if unclosed else body
 
 
 def _source_cell(text: str, limit: int) -> str:

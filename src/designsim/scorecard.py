@@ -207,7 +207,11 @@ _GRADER_DIRECTIVES = re.compile(
 )
 
 
-def _fences_balanced(markdown: str) -> bool:
+def open_fence(markdown: str) -> str | None:
+    """The code fence (e.g. ``"```"`` or ``"~~~~"``) left unclosed at the end of
+    ``markdown``, or ``None`` when every fence is closed. Follows CommonMark: a
+    fence closes only with the same character, at least as long, and nothing
+    after it on the line."""
     opened: str | None = None
     for line in markdown.splitlines():
         m = re.match(r"^\s{0,3}(`{3,}|~{3,})", line)
@@ -218,7 +222,7 @@ def _fences_balanced(markdown: str) -> bool:
             opened = fence
         elif fence[0] == opened[0] and len(fence) >= len(opened) and not line.strip()[len(fence):].strip():
             opened = None
-    return opened is None
+    return opened
 
 
 def _copied_fraction(section: str, evidence: str) -> float:
@@ -261,8 +265,9 @@ def run_checks(
         name="sections", passed=not missing,
         detail=("all present in order: " + " → ".join(expected)) if not missing else "missing or out of order: " + ", ".join(missing),
     ))
-    checks.append(CheckResult(name="code_fences_closed", passed=_fences_balanced(text),
-                              detail="every code fence is closed" if _fences_balanced(text) else "an unclosed code fence (output truncated?)"))
+    unclosed = open_fence(text)
+    checks.append(CheckResult(name="code_fences_closed", passed=unclosed is None,
+                              detail="every code fence is closed" if unclosed is None else f"an unclosed {unclosed} code fence (output truncated?)"))
     if fmt == "pathways":
         matrices = extract_matrices(text)
         if not matrices:
