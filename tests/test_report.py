@@ -85,3 +85,10 @@ def test_a_cut_inside_a_tilde_or_long_fence_is_closed_with_the_same_fence():
 
     body = _untrusted("intro\n~~~~python\nx = 1\n```\nstill code\n" + "y = 2\n" * 50, 40)
     assert body.rstrip().endswith("~~~~") and "```\n" in body
+
+
+def test_headings_inside_code_blocks_are_not_demoted():
+    from designsim.report import _demote_headings
+
+    text = "### Flaw Analysis\ntext\n```bash\n# a comment, not a heading\n```\n## Next\n"
+    assert _demote_headings(text) == "##### Flaw Analysis\ntext\n```bash\n# a comment, not a heading\n```\n#### Next"

@@ -23,7 +23,7 @@ from typing import Any
 
 from designsim.matrix import DecisionMatrix
 from designsim.prompts import PromptLibrary
-from designsim.scorecard import open_fence
+from designsim.scorecard import headings, open_fence
 from designsim.simulation import Review
 
 #: GitHub's limit on an issue or pull-request comment body, in characters.
@@ -78,17 +78,14 @@ def escape_html(text: str) -> str:
 
 
 def _demote_headings(text: str, by: int = 2) -> str:
-    """Push Markdown headings down ``by`` levels (max 6), outside code fences, so
-    an embedded output's sections do not read as the comment's own."""
-    out, fence = [], None
-    for line in text.splitlines():
-        m = re.match(r"^\s{0,3}(`{3,}|~{3,})", line)
-        if m:
-            fence = None if fence and m.group(1)[0] == fence[0] else (fence or m.group(1))
-        elif fence is None:
-            line = re.sub(r"^(\s{0,3})(#{1,6})(?=\s)", lambda h: h.group(1) + "#" * min(6, len(h.group(2)) + by), line)
-        out.append(line)
-    return "\n".join(out)
+    """Push Markdown headings down ``by`` levels (max 6) so an embedded output's
+    sections do not read as the comment's own. Heading lines come from
+    markdown-it (:func:`designsim.scorecard.headings`), so code blocks are left alone."""
+    lines = text.splitlines()
+    for head in headings(text):
+        if head.level <= 6:  # level 7 marks a bold paragraph used as a heading: leave it
+            lines[head.line] = re.sub(r"^(\s{0,3})(#{1,6})(?=\s|$)", lambda h: h.group(1) + "#" * min(6, len(h.group(2)) + by), lines[head.line])
+    return "\n".join(lines)
 
 
 def _shorten(text: str, limit: int | None) -> str:
