@@ -43,6 +43,7 @@ from unidiff import PatchedFile, PatchSet
 from unidiff.errors import UnidiffParseError
 
 from designsim.errors import ConfigError
+from designsim.prompts import fence_safe
 
 __all__ = [
     "CHARS_PER_TOKEN",
@@ -334,12 +335,9 @@ def _fence(content: str, minimum: int = 3) -> str:
     return "`" * max(minimum, longest + 1)
 
 
-_CLOSE_TAG = re.compile(r"<(\s*)/(\s*)(untrusted)", re.IGNORECASE)
-
-
 def _neutralise(text: str) -> str:
-    """Make any ``</untrusted...`` inside untrusted text inert: ``<\\/untrusted...``."""
-    return _CLOSE_TAG.sub(lambda m: "<" + m.group(1) + "\\/" + m.group(2) + m.group(3), text)
+    """Make any ``</untrusted...`` inside untrusted text inert (:func:`designsim.prompts.fence_safe`)."""
+    return fence_safe(text, "untrusted")
 
 
 # --------------------------------------------------------------------------- input

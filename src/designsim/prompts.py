@@ -47,9 +47,12 @@ SYSTEM_INSTRUCTION = (
 
 
 def fence_safe(text: str, tag: str) -> str:
-    """Neutralise any closing ``</tag`` inside untrusted ``text`` so it cannot
-    end the fence it is placed in (``</tag`` becomes ``<\\/tag``)."""
-    return re.sub(rf"</(\s*){re.escape(tag)}", rf"<\\/\1{tag}", text, flags=re.IGNORECASE)
+    """Neutralise any closing tag starting with ``tag`` inside untrusted
+    ``text`` so it cannot end the fence it is placed in: ``</tag``, ``< /tag``
+    and ``</ tag`` (any case) become ``<\\/tag`` with their spacing kept. The
+    one defence used for every fence: evidence, earlier outputs, the output
+    under review."""
+    return re.sub(rf"<(\s*)/(\s*)({re.escape(tag)})", r"<\1\\/\2\3", text, flags=re.IGNORECASE)
 
 
 def search_path(user_dir: str | Path | None = None) -> list[Path]:
