@@ -15,12 +15,17 @@ from pathlib import Path
 from typing import Callable
 
 
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` to produce the content, then atomically move it
-    to ``path``. The temp file is removed if ``write`` raises."""
+    to ``path``. The temp file (``.NAME.*.tmp`` beside ``path``) is removed if
+    ``write`` raises; only a killed process leaves it (:func:`stale_temp_files`)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -32,6 +37,15 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def stale_temp_files(path: str | Path) -> list[Path]:
+    """Temp files :func:`atomic_write` left beside ``path`` because its process
+    was killed before the rename; safe to delete when no write is running."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.glob(f"{_temp_prefix(path)}*.tmp") if p.is_file())
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable
 
 from designsim.errors import ConfigError, PermanentProviderError
-from designsim.fileio import atomic_write_text
+from designsim.fileio import atomic_write_text, stale_temp_files
 from designsim.prompts import COMPONENT_KINDS, COMPONENT_SUFFIXES, PromptLibrary
 from designsim.providers.base import GenerationRequest, Provider
 
@@ -138,14 +138,6 @@ def _strip_wrapping(text: str) -> str:
     t = text.strip()
     m = re.fullmatch(r"(`{3,}|~{3,})[\w-]*\n(.*)\n\1", t, re.S)
     return (m.group(2) if m else t).strip()
-
-
-def stale_temp_files(path: Path) -> list[Path]:
-    """Temp files :func:`designsim.fileio.atomic_write` leaves beside ``path``
-    when its process is killed before the rename (``.NAME.*.tmp``)."""
-    if not path.parent.is_dir():
-        return []
-    return sorted(p for p in path.parent.glob(f".{path.name}.*.tmp") if p.is_file())
 
 
 def generate_component(
