@@ -311,8 +311,19 @@ def _did_you_mean(word: str, options: list[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class _Positions:
-    """Maps field paths to (line, column) of their key and value in the YAML."""
+class YamlPositions:
+    """Maps field paths (``("stages", 1, "depends_on")``) to the 1-based
+    ``(line, column)`` of their key and value in a YAML document, from PyYAML's
+    composed node tree. Also records duplicate keys. Shared by rulebook
+    validation and ``designsim lint``."""
+
+    @classmethod
+    def from_text(cls, text: str) -> "YamlPositions":
+        """Positions for ``text``; empty (everything at 1:1) if it is not valid YAML."""
+        try:
+            return cls(yaml.compose(text, Loader=yaml.SafeLoader))
+        except yaml.YAMLError:
+            return cls(None)
 
     def __init__(self, root: yaml.Node | None):
         self.keys: dict[tuple, tuple[int, int]] = {}
@@ -339,6 +350,8 @@ class _Positions:
         if isinstance(node, yaml.MappingNode):
             seen: set = set()
             for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):  # a complex key ("? [a]: b") has no field path
+                    continue
                 key = key_node.value
                 if key in seen:
                     self.duplicates.append((path + (key,), self._pos(key_node)))
@@ -350,6 +363,8 @@ class _Positions:
                 self._walk(item, path + (index,))
 
     def locate(self, loc: tuple, *, prefer_key: bool = False) -> tuple[int, int]:
+        """The position of ``loc`` (its value, or its key with ``prefer_key``),
+        else of its nearest parent that has one."""
         loc = tuple(loc)
         while loc:
             table = (self.keys, self.values) if prefer_key else (self.values, self.keys)
@@ -432,7 +447,7 @@ def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
         raise RulebookError([RulebookIssue(source, line, column, "", f"not valid YAML: {problem}")]) from exc
     except yaml.YAMLError as exc:
         raise RulebookError([RulebookIssue(source, 1, 1, "", f"not valid YAML: {exc}")]) from exc
-    positions = _Positions(root)
+    positions = YamlPositions(root)
     issues = [
         RulebookIssue(source, line, col, ".".join(map(str, path)), f"duplicate key {path[-1]!r} (YAML keeps only the last)")
         for path, (line, col) in positions.duplicates

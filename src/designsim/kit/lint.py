@@ -34,12 +34,11 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import yaml
 
 from designsim.errors import ConfigError
 from designsim.evidence import estimate_tokens
 from designsim.prompts import PromptLibrary
-from designsim.rulebook import ComponentRef, Rulebook, RulebookError, parse_rulebook
+from designsim.rulebook import ComponentRef, Rulebook, RulebookError, YamlPositions, parse_rulebook
 
 #: Input-token context windows of the models a rulebook may name (tokens).
 #: Source: Gemini API documentation, *Models* page ("Input token limit
@@ -140,39 +139,11 @@ class _Where:
 
     def __init__(self, text: str, source: str):
         self.source = source
-        self.keys: dict[tuple, tuple[int, int]] = {}
-        self.values: dict[tuple, tuple[int, int]] = {}
-        try:
-            root = yaml.compose(text, Loader=yaml.SafeLoader)
-        except yaml.YAMLError:
-            root = None
-        if root is not None:
-            self._walk(root, ())
-
-    def _walk(self, node: yaml.Node, path: tuple, active: frozenset[int] = frozenset()) -> None:
-        self.values[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-        if id(node) in active:  # a self-referencing alias (&x [*x])
-            return
-        active = active | {id(node)}
-        if isinstance(node, yaml.MappingNode):
-            for key_node, value_node in node.value:
-                key = getattr(key_node, "value", None)
-                if isinstance(key, str):
-                    self.keys[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                    self._walk(value_node, path + (key,), active)
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                self._walk(item, path + (index,), active)
+        self.positions = YamlPositions.from_text(text)
 
     def at(self, path: tuple, *, key: bool = True) -> tuple[int, int]:
         """The position of ``path`` (its key by default), else of its nearest parent."""
-        path = tuple(path)
-        while path:
-            for table in ((self.keys, self.values) if key else (self.values, self.keys)):
-                if path in table:
-                    return table[path]
-            path = path[:-1]
-        return (1, 1)
+        return self.positions.locate(tuple(path), prefer_key=key)
 
     def finding(self, code: str, message: str, path: tuple = (), *, key: bool = True) -> Finding:
         line, column = self.at(path, key=key)
