@@ -41,7 +41,10 @@ def build_plan(
 
     ``extra_files`` (``{path: text}``) wins over reading the rulebook's
     ``evidence.files`` globs from ``workdir`` (the action passes files fetched
-    from the base branch instead). Raises :class:`~designsim.errors.ConfigError`.
+    from the base branch instead). A diff with at least one file makes the plan
+    review a change (``review_change``: every stage must end with a "Verdict on
+    this change" citing its files); an empty diff grades against the blueprint
+    alone. Raises :class:`~designsim.errors.ConfigError`.
     """
     if extra_files is None and rulebook.evidence.files and workdir is not None:
         extra_files = read_extra_files(rulebook.evidence.files, workdir)
@@ -49,7 +52,7 @@ def build_plan(
                                    extra_files=extra_files or None)
     diff_files = list(dict.fromkeys(p for f in evidence.files for p in (f.path, f.old_path) if p))
     return resolve_plan(rulebook, evidence.included_text, library, summarise_evidence(evidence),
-                        review_change=True, diff_files=diff_files)
+                        review_change=bool(diff_files), diff_files=diff_files)
 
 
 def review_diff(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=()) -> Review:

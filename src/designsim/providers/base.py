@@ -37,6 +37,11 @@ class GenerationRequest:
     label: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
+    @property
+    def wants_json(self) -> bool:
+        """True when the request asks for JSON output (either kind of schema)."""
+        return self.response_schema is not None or self.response_json_schema is not None
+
 
 class Usage(BaseModel):
     """Token counts of one call (tokens). ``cached_tokens`` is the part of the
