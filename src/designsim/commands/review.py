@@ -211,30 +211,50 @@ def matrix(file, as_json, as_csv) -> int:
 
 
 @click.command()
+@click.option("--case", "case_name", type=click.Choice(["jit", "fixed"]), default="jit", show_default=True,
+              help="jit: the white paper's proposed JIT function (decision fail); fixed: the synthesised algorithm (pass).")
 @click.option("--out", "-o", default="-", show_default=True, help="Where to write the Markdown comment.")
 @click.option("--json-out", help="Also write the full JSON report here.")
 @click.option("--live", is_flag=True, help="Call Gemini for real instead of replaying (needs GEMINI_API_KEY).")
-def demo(out, json_out, live) -> int:
-    """Run the bundled JIT component-generation case study (white paper, seed 002
-    Appendices F and H) and print the PR comment.
+def demo(case_name, out, json_out, live) -> int:
+    """Run a bundled case study of the white paper (seed 002, Appendices F and H)
+    and print the PR comment and the gate's decision.
 
-    By default it REPLAYS recorded model responses from a cassette, so it needs
-    no API key and no network. With --live it calls Gemini.
+    `--case jit` (default) reviews a diff implementing the paper's proposed, flawed
+    JIT function: its simulations find C1 and C3 violated, so the decision is fail.
+    `--case fixed` reviews the synthesised algorithm of Appendix H: every
+    constraint is respected, so the decision is pass.
+
+    By default it REPLAYS recorded model responses from the case's cassette, so it
+    needs no API key and no network. With --live it calls Gemini. The demo exits 0
+    when it ran as recorded, whatever the decision on the change (exit 3 if a live
+    run was inconclusive, or if a replay did not reach the case's recorded decision).
     """
-    from designsim.prompts import PromptLibrary
+    from designsim.demo import CASES, demo_plan
+    from designsim.fileio import atomic_write_text
     from designsim.providers.replay import ReplayProvider
-    from designsim.resources import examples_dir
-    from designsim.review import build_plan
-    from designsim.rulebook import load_rulebook
+    from designsim.report import render_json, render_markdown
+    from designsim.review import review_diff
 
-    case = examples_dir() / "jit-generation"
-    rulebook = load_rulebook(case / ".simulation.yml")
-    plan = build_plan(rulebook, (case / "change.diff").read_bytes(), pr_title="JIT component generation for missing library parts",
-                      pr_body=(case / "pr_body.md").read_text(encoding="utf-8"), library=PromptLibrary(), source=str(case / "change.diff"))
+    case = CASES[case_name]
+    plan = demo_plan(case)
+    cassette = case.path / "cassette.json"
     if live:
-        provider = _provider("gemini", None, rulebook.model, None)
+        provider = _provider("gemini", None, plan.rulebook.model, None)
     else:
-        click.echo("designsim demo: replaying recorded model responses from examples/jit-generation/cassette.json "
-                   "(no API key, no network). Run `designsim demo --live` to call Gemini.", err=True)
-        provider = ReplayProvider.from_file(case / "cassette.json")
-    return _run_and_report(plan, provider, out=out, json_out=json_out)
+        click.echo(f"designsim demo: {case.summary}; replaying recorded model responses from "
+                   f"examples/{case.folder}/cassette.json (no API key, no network). "
+                   "Run `designsim demo --live` to call Gemini.", err=True)
+        provider = ReplayProvider.from_file(cassette)
+    review = review_diff(plan, provider)
+    _write(out, render_markdown(review, library=plan.library))
+    if json_out:
+        atomic_write_text(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
+    decision = review.decision
+    click.echo(f"designsim demo: decision {decision.verdict.upper()} — {decision.reason} "
+               f"({review.usage.total_tokens:,} tokens; a review would exit {review.exit_code})", err=True)
+    if decision.verdict == "inconclusive" or (not live and decision.verdict != case.decision):
+        click.echo(f"designsim demo: expected decision {case.decision} for --case {case.name}; "
+                   "see the comment for what went wrong", err=True)
+        return 3
+    return 0
