@@ -163,6 +163,8 @@ class ResolvedStage:
     depends_on: list[str]
     persona: str
     is_synthesis: bool = False
+    #: reasoning effort for this stage (the stage's own, else the rulebook's; None = model default)
+    thinking: str | None = None
 
 
 @dataclass
@@ -218,12 +220,13 @@ def resolve_plan(rulebook: Rulebook, evidence_text: str, library: PromptLibrary 
         if fmt == "custom" and not sections:
             raise ConfigError(f"stage {stage.id!r} uses format 'custom' but no sections are given", field=f"stages.{stage.id}.sections")
         persona = _persona_text(stage.persona, library, default_persona_name) if stage.persona else base_persona
-        stages.append(ResolvedStage(stage.id, stage.title, stage.focus, fmt, list(sections), list(stage.depends_on), persona))
+        stages.append(ResolvedStage(stage.id, stage.title, stage.focus, fmt, list(sections), list(stage.depends_on), persona,
+                                    thinking=stage.thinking or rulebook.thinking))
     if rulebook.synthesis:
         syn = rulebook.synthesis
         persona = _persona_text(syn.persona, library, default_persona_name) if syn.persona else base_persona
         stages.append(ResolvedStage(syn.id, syn.title, syn.focus, syn.format, list(syn.sections or []),
-                                    [s.id for s in rulebook.stages], persona, is_synthesis=True))
+                                    [s.id for s in rulebook.stages], persona, is_synthesis=True, thinking=rulebook.thinking))
     effective = rulebook.model_copy(update={"constraints": constraints})
     return ReviewPlan(effective, evidence_text, stages, constraints, protocol, library, evidence_summary or EvidenceSummary())
 
@@ -296,7 +299,7 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
     async with slot:
         results, error, used, usage, transcripts = await judge(
             provider, prompt, system=SYSTEM_INSTRUCTION, criteria=criteria, output=output, label=label,
-            model=plan.judge_model, attempts=rb.scorecard.grade_attempts,
+            model=plan.judge_model, attempts=rb.scorecard.grade_attempts, temperature=rb.temperature,
         )
     return Scorecard(format=stage.format, passed=not error and all(r.passed for r in results), checks=checks,
                      criteria=results, grader_error=error, judge_attempts=used, judge_usage=usage,
@@ -356,7 +359,7 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
             request = GenerationRequest(
                 prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
                 temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
-                label=f"stage:{stage.id}", metadata={"attempt": number},
+                label=f"stage:{stage.id}", metadata={"attempt": number}, thinking=stage.thinking,
             )
             try:
                 async with slot:
