@@ -124,3 +124,18 @@ class GitHubError(DesignsimError):
     def __init__(self, message: str, *, status: int = 0):
         self.status = status
         super().__init__(message)
+
+
+#: How each limit is named in summaries (one name per limit; issue 10 item 5).
+LIMIT_NAMES = {
+    "quota:daily": "daily quota reached (resumable: re-run after the quota resets)",
+    "spend-cap": "10-minute spend cap reached (resumable: re-run later)",
+    "budget": "budget reached",
+    "rate:minute": "per-minute rate limit",
+}
+
+
+def limit_reason(exc: ProviderError) -> str:
+    """The summary's name for the limit behind ``exc`` (``daily quota reached``,
+    ``10-minute spend cap reached``, ``budget reached``…), else ``model quota exhausted (reason)``."""
+    return LIMIT_NAMES.get(exc.reason, f"model quota exhausted ({exc.reason})")
