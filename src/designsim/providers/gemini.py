@@ -18,6 +18,7 @@ Facts relied on (google-genai 3.4, Gemini REST docs):
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from typing import Any
@@ -220,6 +221,11 @@ class GeminiProvider:
     Raises :class:`ConfigError` at construction when nothing authenticates (no
     key and no Vertex AI project), and :class:`ModelUnavailable` (exit 2) when the
     model is not found, or a model the catalogue lists as retired fails twice.
+
+    ``probe_models``: before the first generation for a model, one ``countTokens``
+    request (free, fast) checks that the model exists, so concurrent stages do
+    not each spend a request on a 404: a model that is not found costs one
+    request, never more than two.
     """
 
     name = "gemini"
@@ -228,7 +234,7 @@ class GeminiProvider:
 
     def __init__(self, *, api_key: str | None = None, default_model: str | None = None, timeout_s: float = 300.0,
                  settings: ClientSettings | None = None, vertex_project: str | None = None,
-                 vertex_location: str | None = None):
+                 vertex_location: str | None = None, probe_models: bool = True):
         from google.genai import types
 
         self.settings = settings or settings_from_env(api_key=api_key, timeout_s=timeout_s, vertex_project=vertex_project,
@@ -237,6 +243,33 @@ class GeminiProvider:
         self._types = types
         self._client = build_client(self.settings)
         self._retired_failures: dict[str, int] = {}
+        self.probe_models = probe_models
+        self._confirmed: set[str] = set()
+        self._unavailable: dict[str, ModelUnavailable] = {}
+        self._probe_locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+    async def _ensure_model(self, model: str) -> None:
+        """Probe ``model`` once with ``countTokens`` (see the class docstring)."""
+        if model in self._unavailable:
+            raise self._unavailable[model]
+        if not self.probe_models or model in self._confirmed:
+            return
+        lock = self._probe_locks.setdefault((id(asyncio.get_running_loop()), model), asyncio.Lock())
+        async with lock:
+            if model in self._unavailable:
+                raise self._unavailable[model]
+            if model in self._confirmed:
+                return
+            try:
+                await self._client.aio.models.count_tokens(model=model, contents="ping")
+            except _MAPPED_ERRORS as exc:
+                mapped = map_api_error(exc, model=model)
+                if isinstance(mapped, ModelUnavailable):
+                    self._unavailable[model] = mapped
+                    raise mapped from exc
+                # anything else (a 503, a refused key): not a missing model; the generation
+                # request meets it and maps it, and the probe is not repeated
+            self._confirmed.add(model)
 
     def config_for(self, request: GenerationRequest, model: str | None = None):
         """The ``GenerateContentConfig`` for a request (no tools, no history)."""
@@ -274,12 +307,17 @@ class GeminiProvider:
         model = request.model or self.default_model
         contents = [types.Content(role="user", parts=[types.Part(text=request.prompt)])]
         config = self.config_for(request, model)
+        await self._ensure_model(model)
         started = time.perf_counter()
         try:
             response = await self._client.aio.models.generate_content(model=model, contents=contents, config=config)
         except _MAPPED_ERRORS as exc:  # translated once, here
-            raise self._check_retired(model, map_api_error(exc, model=model)) from exc
+            mapped = self._check_retired(model, map_api_error(exc, model=model))
+            if isinstance(mapped, ModelUnavailable):
+                self._unavailable[model] = mapped
+            raise mapped from exc
         self._retired_failures.pop(model, None)
+        self._confirmed.add(model)
         return completion_from_response(
             response, model=model, latency_s=time.perf_counter() - started, want_json=request.response_schema is not None
         )
