@@ -34,7 +34,7 @@ def _runner_options(f):
         click.option("--pass-delay", type=float, default=None, help="Seconds between passes (default: the backoff)."),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Per-request HTTP timeout, seconds."),
         click.option("--system", default=None, help="System instruction sent with every prompt."),
-        click.option("--model", default=None, help="Gemini model (default gemini-2.5-flash)."),
+        click.option("--model", default=None, help="Gemini model (default gemini-3.8-flash, the catalogue's default; see `designsim models`)."),
         click.option("--progress-every", type=float, default=30.0, show_default=True,
                      help="Seconds between plain progress lines when not on a terminal."),
     ]

@@ -200,7 +200,10 @@ def config_kwargs(request: GenerationRequest, model: str | None = None) -> dict[
         kwargs["temperature"] = request.temperature
     thinking = thinking_config(model or request.model or DEFAULT_MODEL, request.thinking)
     if thinking:
-        kwargs["thinking_config"] = thinking
+        from google.genai import types
+
+        # a typed ThinkingConfig, so the SDK sends camelCase (thinkingConfig.thinkingLevel / thinkingBudget)
+        kwargs["thinking_config"] = types.ThinkingConfig(**thinking)
     if request.max_output_tokens:
         kwargs["max_output_tokens"] = request.max_output_tokens
     if request.response_schema is not None:

@@ -68,7 +68,11 @@ class FakeRequest:
 
     @property
     def generation_config(self) -> dict[str, Any]:
-        return dict(self.body.get("generationConfig") or {})
+        """``generationConfig`` with every key in lowerCamelCase. The proto3 JSON
+        mapping accepts both spellings and google-genai 3.6 sends nested configs
+        as given (``thinkingConfig: {"thinking_level": …}``), so tests compare the
+        canonical form."""
+        return _camel(dict(self.body.get("generationConfig") or {}))
 
     @property
     def contents(self) -> list[dict]:
@@ -92,6 +96,14 @@ class FakeRequest:
     @property
     def wants_json(self) -> bool:
         return (self.body.get("generationConfig") or {}).get("responseMimeType") == "application/json"
+
+
+def _camel(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {re.sub(r"_([a-z])", lambda m: m.group(1).upper(), k): _camel(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_camel(v) for v in value]
+    return value
 
 
 @dataclass
