@@ -6,8 +6,6 @@ from a GOOGLE_APPLICATION_CREDENTIALS file whose token endpoint is the fake."""
 from __future__ import annotations
 
 import asyncio
-import json
-
 import pytest
 from google.oauth2.credentials import Credentials
 
@@ -15,7 +13,8 @@ from designsim.errors import ConfigError
 from designsim.providers.base import GenerationRequest
 from designsim.providers.client import ClientSettings, build_client, require_auth, settings_from_env
 from designsim.providers.gemini import GeminiProvider
-from designsim.testing import FakeGeminiServer, FakeReply, text_reply
+from designsim.testing import FakeGeminiServer, offline_adc_file, text_reply
+from designsim.testing.fake_gemini import FAKE_ACCESS_TOKEN
 
 
 def run(coro):
@@ -70,27 +69,13 @@ def test_vertex_mode_with_application_default_credentials_offline(tmp_path, monk
     now) whose token_uri is the fake, so google-auth's own token exchange happens
     offline. (An authorized-user file would not do: google-auth always sends
     those to oauth2.googleapis.com.)"""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
-    tokens: list[str] = []
-
-    def token(req, match):
-        tokens.append(req.body.get("_raw", ""))
-        return FakeReply(200, {"access_token": "adc-token", "expires_in": 3600, "token_type": "Bearer"})
-
-    with FakeGeminiServer(lambda r: text_reply("adc ok"), routes={r"^/token$": token}) as server:
-        creds = tmp_path / "adc.json"
-        creds.write_text(json.dumps({"type": "service_account", "project_id": "wif-proj", "private_key_id": "k1",
-                                     "private_key": pem, "client_email": "designsim@wif-proj.iam.gserviceaccount.com",
-                                     "client_id": "1", "token_uri": server.url + "/token"}))
-        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(creds))
+    with FakeGeminiServer(lambda r: text_reply("adc ok")) as server:
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", offline_adc_file(tmp_path / "adc.json", server))
         provider = GeminiProvider(vertex_project="wif-proj", vertex_location="global")
         done = run(provider.generate(GenerationRequest(prompt="hi")))
     assert done.text == "adc ok"
-    assert tokens and "grant_type=urn" in tokens[0] and "assertion=" in tokens[0]
+    (token,) = [r for r in server.requests if r.path == "/token"]
+    assert "grant_type=urn" in token.body["_raw"] and "assertion=" in token.body["_raw"]
     gen = server.generate_requests()[0]
     assert gen.project == "wif-proj" and gen.location == "global"
-    assert gen.headers.get("Authorization") == "Bearer adc-token"
+    assert gen.headers.get("Authorization") == f"Bearer {FAKE_ACCESS_TOKEN}"

@@ -25,7 +25,7 @@ the Vertex client still prefixes ``projects/{p}/locations/{l}/`` and sends
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
@@ -117,6 +117,32 @@ def settings_from_env(
         vertex_location=(location or DEFAULT_VERTEX_LOCATION) if project else None,
         credentials=credentials,
     )
+
+
+def adc_file_in_container(env: MutableMapping[str, str] | None = None) -> str | None:
+    """Make ``GOOGLE_APPLICATION_CREDENTIALS`` usable inside the action's container.
+
+    ``google-github-actions/auth`` writes the credentials file into the runner's
+    workspace and exports its *runner* path (``/home/runner/work/r/r/gha-creds-….json``);
+    a Docker action sees the workspace at ``GITHUB_WORKSPACE`` (``/github/workspace``).
+    When the exported path does not exist here but a file of that name does in
+    the workspace, ``env`` is pointed at it. Returns the path in use, or ``None``.
+    The file holds a short-lived token exchange configuration, not a key; it is
+    never read or copied by designsim.
+    """
+    env = os.environ if env is None else env
+    path = env.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not path:
+        return None
+    if os.path.exists(path):
+        return path
+    workspace = env.get("GITHUB_WORKSPACE")
+    if workspace:
+        candidate = os.path.join(workspace, os.path.basename(path))
+        if os.path.isfile(candidate):
+            env["GOOGLE_APPLICATION_CREDENTIALS"] = candidate
+            return candidate
+    return path
 
 
 def require_auth(settings: ClientSettings) -> None:

@@ -178,6 +178,29 @@ def not_found_reply(model: str, version: str = "v1") -> FakeReply:
                        "generateContent. Call ListModels to see the list of available models and their supported methods.")
 
 
+#: The access token the fake's OAuth token endpoint (``POST /token``) hands out.
+FAKE_ACCESS_TOKEN = "fake-adc-access-token"
+
+
+def offline_adc_file(path: "str | os.PathLike[str]", server: "FakeGeminiServer", *, project: str = "designsim-test") -> str:
+    """Write a service-account credentials file for Application Default Credentials
+    (``GOOGLE_APPLICATION_CREDENTIALS``) whose ``token_uri`` is ``server``'s
+    ``/token``: google-auth's own token exchange then runs offline and every
+    Vertex AI request carries ``Bearer`` :data:`FAKE_ACCESS_TOKEN`. The RSA key is
+    generated on the spot (``cryptography``, a dependency of google-auth) and
+    is good for nothing else. Returns the path."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+    info = {"type": "service_account", "project_id": project, "private_key_id": "fake", "private_key": pem,
+            "client_email": f"designsim@{project}.iam.gserviceaccount.com", "client_id": "0", "token_uri": server.url + "/token"}
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(info, fh)
+    return str(path)
+
+
 def count_by_chars(req: "FakeRequest") -> int:
     """The fake's default ``countTokens``: about four characters per token."""
     text = req.prompt + req.system
@@ -278,6 +301,8 @@ class FakeGeminiServer:
             match = pattern.search(req.path)
             if match:
                 return route(req, match)
+        if req.path == "/token" and req.method == "POST":  # OAuth token exchange (see offline_adc_file)
+            return FakeReply(200, {"access_token": FAKE_ACCESS_TOKEN, "expires_in": 3600, "token_type": "Bearer"})
         match = _GENERATE.match(req.path) or _COUNT.match(req.path)
         if not match:
             return error_reply(404, "NOT_FOUND", f"fake Gemini has no route {req.method} {req.path}")
