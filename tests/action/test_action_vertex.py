@@ -24,3 +24,8 @@ def test_vertex_project_input_reviews_without_a_key(github, runner, sync_payload
     assert all(r.headers.get("Authorization") == f"Bearer {FAKE_ACCESS_TOKEN}" for r in reqs)
     assert all("x-goog-api-key" not in {k.lower() for k in r.headers} for r in reqs)
     assert [s["state"] for s in github.statuses] == ["pending", "success"]
+    # the cost estimate went to the step summary before the review: countTokens only, then the review
+    summary = runner.summary.read_text()
+    assert "cost estimate before the review" in summary and summary.index("cost estimate") < summary.index("designsim —", 30)
+    counts = gemini.count_requests()
+    assert counts and max(r.started for r in counts) < min(r.started for r in reqs)

@@ -295,6 +295,7 @@ class ActionRun:
         from designsim.report import render_json, render_markdown
         from designsim.review import review_diff
 
+        self.write_estimate(plan, provider)
         review = review_diff(plan, provider, head_sha=target.head_sha)
         body = self.redact(render_markdown(review, library=plan.library, notice=notice))
         outcome = Outcome(verdict=review.verdict, total_tokens=review.usage.total_tokens, exit_code=_exit_for(review.verdict, self.inputs))
@@ -311,6 +312,17 @@ class ActionRun:
         write_step_summary(self.aenv.step_summary, self.redact(step_summary(review, target)))
         self.echo(f"designsim: {review.verdict.upper()} — {review.summary} ({review.usage.total_tokens:,} tokens)")
         return self.finish(outcome)
+
+    def write_estimate(self, plan, provider) -> None:
+        """The cost estimate (countTokens only, no generation) in the step summary
+        before the review starts (issue 10). A provider error only skips it."""
+        from designsim.errors import ProviderError
+        from designsim.estimate import estimate_step_summary
+
+        try:
+            write_step_summary(self.aenv.step_summary, self.redact(estimate_step_summary(plan, provider)))
+        except ProviderError as exc:
+            self.echo(f"designsim: no cost estimate before the review ({exc.reason})")
 
     def republish(self, target: Target, rulebook: str, verdict: str, own: list[dict], comments: list[dict]) -> int:
         """Inputs unchanged since our comment: set the status again from its

@@ -51,8 +51,9 @@ def _options(*, rpm, tpm, concurrency, max_attempts, request_attempts, retry_ini
 
     if request_attempts < 1:
         raise ConfigError("--request-attempts must be >= 1", field="request_attempts")
+    # a batch pauses for a 10-minute spend cap (up to 600 s, the server's hint); a review stops instead
     policy = RetryPolicy(attempts=request_attempts, initial_delay_s=retry_initial_delay,
-                         max_delay_s=max(retry_max_delay, retry_initial_delay))
+                         max_delay_s=max(retry_max_delay, retry_initial_delay), max_spend_cap_wait_s=600.0)
     return RunOptions(rpm=rpm, tpm=tpm, concurrency=concurrency, max_attempts=max_attempts, policy=policy,
                       pass_delay_s=pass_delay, progress_every_s=progress_every, system=system, model=model,
                       shard=shard, backend=backend)
