@@ -292,3 +292,13 @@ def test_daily_quota_in_a_review_is_named_in_the_summary(gemini_key, files, tmp_
     report = json.loads((tmp_path / "r.json").read_text())
     assert code == 3 and report["stopped"].startswith("daily quota reached")
     assert "stopped: daily quota reached" in report["summary"]
+
+
+def test_spend_cap_in_a_review_stops_it_with_that_reason(gemini_key, files, tmp_path):
+    rb, diff = files()
+    with FakeGeminiServer(lambda r: spend_cap_reply("600s"), models=CURRENT) as server:
+        code = main(["review", "--rulebook", rb, "--diff", diff, "--out", str(tmp_path / "c.md"), "--json-out", str(tmp_path / "r.json")])
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert code == 3 and report["stopped"].startswith("10-minute spend cap reached")
+    assert len(server.generate_requests()) == 1  # stopped, not retried and not sent again by the next stage
+    assert "Stopped: 10-minute spend cap reached" in (tmp_path / "c.md").read_text()

@@ -170,6 +170,8 @@ class MeteredProvider:
             spent_usd=spent_usd, spent_tokens=spent_tokens)
 
     async def generate(self, request: GenerationRequest) -> Completion:
+        """Check the budget (raising :class:`BudgetExhausted` without calling when the
+        worst case would cross it), call ``inner``, and meter the completion."""
         model = request.model or self.default_model
         worst_tokens = worst_usd = 0
         if self.limits:
