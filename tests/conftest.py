@@ -17,7 +17,9 @@ REALDATA = SHARED / "realdata"
 @pytest.fixture(autouse=True)
 def _no_real_keys(monkeypatch):
     """Tests never see a developer's real keys or tokens."""
-    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GITHUB_TOKEN", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_API_VERSION"):
+    for var in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GITHUB_TOKEN", "GOOGLE_GEMINI_BASE_URL", "GOOGLE_GENAI_API_VERSION",
+                "GOOGLE_VERTEX_BASE_URL", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT", "GOOGLE_CLOUD_LOCATION",
+                "GOOGLE_APPLICATION_CREDENTIALS"):
         monkeypatch.delenv(var, raising=False)
 
 

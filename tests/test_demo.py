@@ -313,6 +313,7 @@ def test_demo_through_the_real_genai_client(gemini_key, name):
         # a fresh session: one user turn, nothing else
         assert req.user_turns == 1 and len(req.contents) == 1
         assert req.model == MODEL
+        assert "temperature" not in req.generation_config  # none sent unless the rulebook sets one
         # the same leading bytes in every prompt (implicit prompt caching), evidence first
         assert req.prompt.encode().startswith(prefix)
         assert req.system == SYSTEM_INSTRUCTION  # one system instruction: judge calls share the cached prefix

@@ -78,6 +78,9 @@ class ActionInputs:
 
     github_token: str = field(default="", repr=False)
     gemini_api_key: str = field(default="", repr=False)
+    #: Vertex AI (keyless, Application Default Credentials) instead of an API key
+    vertex_project: str = ""
+    vertex_location: str = ""
     rulebook: str = ".simulation.yml"
     model: str = ""
     mode: str = "review"
@@ -130,6 +133,8 @@ def read_inputs(env: Mapping[str, str] | None = None) -> ActionInputs:
     return ActionInputs(
         github_token=get("github-token"),
         gemini_api_key=get("gemini-api-key"),
+        vertex_project=get("vertex-project"),
+        vertex_location=get("vertex-location"),
         rulebook=get("rulebook", ".simulation.yml"),
         model=get("model"),
         mode=mode,

@@ -273,14 +273,21 @@ class ActionRun:
         if markers and markers.get("inputs") == digest and markers.get("verdict") in ("pass", "fail", "neutral"):
             return self.republish(target, rulebook.name, markers["verdict"], own, comments)
         key = self.inputs.gemini_api_key or self.env.get("GEMINI_API_KEY") or self.env.get("GOOGLE_API_KEY")
-        if not key and self._provider is None:
+        if not key and not self.inputs.vertex_project and self._provider is None:
             return self.no_key(target, rulebook.name, comments)
         self.reporter.pending()
         provider = self._provider
         if provider is None:
             from designsim.providers import make_provider
+            from designsim.providers.client import adc_file_in_container
 
-            provider = make_provider("gemini", model=rulebook.model, api_key=key)
+            exported = self.env.get("GOOGLE_APPLICATION_CREDENTIALS")
+            mounted = adc_file_in_container(self.env)  # google-github-actions/auth's file, as mounted in this container
+            if mounted and os.environ.get("GOOGLE_APPLICATION_CREDENTIALS") == exported != mounted:
+                os.environ["GOOGLE_APPLICATION_CREDENTIALS"] = mounted  # google-auth reads the process environment
+            provider = make_provider("gemini", model=rulebook.model, api_key=key or None,
+                                     vertex_project=self.inputs.vertex_project or None,
+                                     vertex_location=self.inputs.vertex_location or None)
         return self.run_review(target, plan, provider, notice, comments)
 
     def run_review(self, target: Target, plan, provider, notice: str | None, comments: list[dict]) -> int:
@@ -288,6 +295,7 @@ class ActionRun:
         from designsim.report import render_json, render_markdown
         from designsim.review import review_diff
 
+        self.write_estimate(plan, provider)
         review = review_diff(plan, provider, head_sha=target.head_sha)
         body = self.redact(render_markdown(review, library=plan.library, notice=notice))
         outcome = Outcome(verdict=review.verdict, total_tokens=review.usage.total_tokens, exit_code=_exit_for(review.verdict, self.inputs))
@@ -304,6 +312,17 @@ class ActionRun:
         write_step_summary(self.aenv.step_summary, self.redact(step_summary(review, target)))
         self.echo(f"designsim: {review.verdict.upper()} — {review.summary} ({review.usage.total_tokens:,} tokens)")
         return self.finish(outcome)
+
+    def write_estimate(self, plan, provider) -> None:
+        """The cost estimate (countTokens only, no generation) in the step summary
+        before the review starts (issue 10). A provider error only skips it."""
+        from designsim.errors import ProviderError
+        from designsim.estimate import estimate_step_summary
+
+        try:
+            write_step_summary(self.aenv.step_summary, self.redact(estimate_step_summary(plan, provider)))
+        except ProviderError as exc:
+            self.echo(f"designsim: no cost estimate before the review ({exc.reason})")
 
     def republish(self, target: Target, rulebook: str, verdict: str, own: list[dict], comments: list[dict]) -> int:
         """Inputs unchanged since our comment: set the status again from its

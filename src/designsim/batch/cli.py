@@ -34,7 +34,7 @@ def _runner_options(f):
         click.option("--pass-delay", type=float, default=None, help="Seconds between passes (default: the backoff)."),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Per-request HTTP timeout, seconds."),
         click.option("--system", default=None, help="System instruction sent with every prompt."),
-        click.option("--model", default=None, help="Gemini model (default gemini-2.5-flash)."),
+        click.option("--model", default=None, help="Gemini model (default gemini-3.8-flash, the catalogue's default; see `designsim models`)."),
         click.option("--progress-every", type=float, default=30.0, show_default=True,
                      help="Seconds between plain progress lines when not on a terminal."),
     ]
@@ -51,8 +51,9 @@ def _options(*, rpm, tpm, concurrency, max_attempts, request_attempts, retry_ini
 
     if request_attempts < 1:
         raise ConfigError("--request-attempts must be >= 1", field="request_attempts")
+    # a batch pauses for a 10-minute spend cap (up to 600 s, the server's hint); a review stops instead
     policy = RetryPolicy(attempts=request_attempts, initial_delay_s=retry_initial_delay,
-                         max_delay_s=max(retry_max_delay, retry_initial_delay))
+                         max_delay_s=max(retry_max_delay, retry_initial_delay), max_spend_cap_wait_s=600.0)
     return RunOptions(rpm=rpm, tpm=tpm, concurrency=concurrency, max_attempts=max_attempts, policy=policy,
                       pass_delay_s=pass_delay, progress_every_s=progress_every, system=system, model=model,
                       shard=shard, backend=backend)

@@ -233,7 +233,7 @@ def show_cmd(kind, name, prompts_dir) -> int:
               help=f"Prompts directory to write into (default: {USER_PROMPTS_DIR}).")
 @click.option("--provider", type=click.Choice(["gemini", "replay"]), default="gemini", show_default=True)
 @click.option("--cassette", type=click.Path(dir_okay=False), help="Recorded reply for --provider replay (label component:<kind>:<name>).")
-@click.option("--model", help="Gemini model (default: gemini-2.5-flash).")
+@click.option("--model", help="Gemini model (default: the catalogue's default, gemini-3.8-flash; see `designsim models`).")
 def generate_cmd(kind, name, describe, target_dir, provider, cassette, model) -> int:
     """Generate a missing component under its required NAME (white paper, seed 002 Appendix H).
 

@@ -193,7 +193,8 @@ def generate_component(
             break
     prompt = library.render(GENERATION_TEMPLATE, kind=kind, name=name, description=description, example=example)
     provider = provider_factory()
-    request = GenerationRequest(prompt=prompt, model=model, temperature=0.4, max_output_tokens=GENERATION_MAX_TOKENS,
+    # no temperature: Google's Gemini 3 guide recommends its default of 1.0 (see providers/catalogue.py)
+    request = GenerationRequest(prompt=prompt, model=model, max_output_tokens=GENERATION_MAX_TOKENS,
                                 label=f"component:{kind[:-1]}:{name}")
     completion = asyncio.run(provider.generate(request))
     text = _strip_wrapping(completion.text or "")
