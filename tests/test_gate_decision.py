@@ -140,3 +140,9 @@ def test_gate_keys_are_schema_checked_with_locations():
     assert "samples: Input should be greater than or equal to 1" in text
     with pytest.raises(RulebookError, match="duplicate constraint id 'C1'"):
         parse_rulebook(BASE.replace("id: C2", "id: C1"))
+
+
+def test_a_pass_without_verdicts_does_not_claim_the_constraints_were_respected():
+    rb = parse_rulebook(BASE)
+    d = decide(rb, [_stage("a")])
+    assert d.verdict == "pass" and "no verdict on the change was asked for" in d.reason and "respected" not in d.reason

@@ -412,6 +412,9 @@ def decide(rulebook: Rulebook, stages: Sequence["StageResult"]) -> Decision:
     advisory = [f for f in findings if f.verdict == "violated"]
     if not rulebook.constraints:
         reason = f"no constraints to check; every required stage trusted ({len(counted)} stage{'s' if len(counted) != 1 else ''})"
+    elif not any(s.findings for s in deciding):
+        reason = (f"every required stage trusted ({len(counted)} stage{'s' if len(counted) != 1 else ''}); "
+                  "no verdict on the change was asked for (no diff to review)")
     elif advisory:
         reason = (f"no blocking violation at or above {rulebook.gate.fail_on} ({len(counted)} stage{'s' if len(counted) != 1 else ''}); "
                   f"reported: " + ", ".join(sorted({f"{f.constraint} {f.severity}" for f in advisory})))
