@@ -34,6 +34,7 @@ from designsim.errors import ProviderError
 from designsim.matrix import extract_matrices
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import AntiGoal, Constraint, Criterion
+from designsim.untrusted import find_grader_directive
 
 Verdict = Literal["PASS", "FAIL", "GRADER_ERROR"]
 
@@ -201,12 +202,6 @@ def locate_sections(markdown: str, fmt: str, custom: list[str] | None = None) ->
 
 # ---------------------------------------------------------------- deterministic checks
 
-_GRADER_DIRECTIVES = re.compile(
-    r"""("verdict"\s*:\s*"(pass|fail)")|(ignore (all |any )?(previous|prior|above) instructions)|(grader[s]?\s*(must|should)\s*(pass|approve))|(as the grader)""",
-    re.IGNORECASE,
-)
-
-
 def open_fence(markdown: str) -> str | None:
     """The code fence (e.g. ``"```"`` or ``"~~~~"``) left unclosed at the end of
     ``markdown``, or ``None`` when every fence is closed. Follows CommonMark: a
@@ -301,9 +296,9 @@ def run_checks(
             hit = re.search(goal.pattern, text, re.IGNORECASE)
             checks.append(CheckResult(name=f"anti_goal: {goal.text[:60]}", passed=hit is None,
                                       detail="absent" if hit is None else f"found {hit.group(0)[:80]!r}"))
-    directive = _GRADER_DIRECTIVES.search(text)
+    directive = find_grader_directive(text)  # on the normalised, confusable-folded text (designsim.untrusted)
     checks.append(CheckResult(name="no_grader_directives", passed=directive is None,
-                              detail="no text addressed to the grader" if directive is None else f"output addresses the grader: {directive.group(0)!r}"))
+                              detail="no text addressed to the grader" if directive is None else f"output addresses the grader: {directive[:120]!r}"))
     return checks
 
 
