@@ -16,6 +16,9 @@ from designsim.errors import ConfigError
 
 
 def _write(path: str | None, text: str) -> None:
+    from designsim.redact import redact
+
+    text = redact(text)  # an error body can echo a key into the comment
     if path in (None, "-"):
         click.echo(text, nl=not text.endswith("\n"))
     else:
@@ -47,7 +50,9 @@ def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None
     review = review_diff(plan, provider, head_sha=head_sha)
     _write(out, render_markdown(review, library=plan.library, notice=notice))
     if json_out:
-        atomic_write_text(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
+        from designsim.redact import redact
+
+        atomic_write_text(json_out, redact(json.dumps(render_json(review), indent=2, ensure_ascii=False)) + "\n")
     if hasattr(provider, "save"):
         provider.save()
     click.echo(f"designsim: {review.verdict.upper()} — {review.summary} "
