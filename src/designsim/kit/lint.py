@@ -15,7 +15,7 @@ Three kinds of finding, in this order:
 3. **Stage sizes** — each stage's estimated prompt in tokens against the
    context window of its model (:data:`CONTEXT_WINDOWS`).
 
-Prompt-size estimate (tokens, :func:`designsim.evidence.estimate_tokens`,
+Prompt-size estimate (tokens, :func:`designsim.tokens.estimate_tokens`,
 4 characters per token): the stage prompt rendered with empty evidence, plus
 the rulebook's *nominal* evidence budget ``evidence.max_tokens`` (the diff is
 not known at lint time; a review never sends more), plus
@@ -36,7 +36,7 @@ from typing import Any
 import jinja2
 
 from designsim.errors import ConfigError
-from designsim.evidence import estimate_tokens
+from designsim.tokens import estimate_tokens
 from designsim.prompts import PromptLibrary
 from designsim.rulebook import ComponentRef, Rulebook, RulebookError, YamlPositions, parse_rulebook
 

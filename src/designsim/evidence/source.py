@@ -1,0 +1,129 @@
+"""Getting the diff: a file's bytes, ``git diff A..B``, decoding, extra files.
+
+Everything returned here is untrusted text from the pull request or the working
+tree; nothing is parsed yet (see :mod:`designsim.evidence.parse`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Sequence
+
+from designsim.errors import ConfigError
+from designsim.evidence.models import path_matches
+from designsim.evidence.parse import _strip_prefix
+
+def load_diff_bytes(path: str | os.PathLike[str]) -> bytes:
+    """Read a diff file as bytes (``-`` is not special; pass a real path).
+
+    Raises :class:`ConfigError` (``source=path``) if it cannot be read.
+    """
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read diff: {exc.strerror or exc}", source=str(path)) from exc
+
+
+def git_diff(range_spec: str, repo_dir: str | os.PathLike[str] = ".", *, timeout: float = 120.0) -> bytes:
+    """Bytes of ``git diff --no-color -M <range_spec>`` run in ``repo_dir``.
+
+    ``range_spec`` is ``A..B`` (or ``A...B``, or anything ``git diff`` accepts as
+    one revision argument, but not an option). External diff drivers and textconv
+    are disabled and ``core.quotepath`` is off so paths arrive as UTF-8. Raises
+    :class:`ConfigError` with git's stderr if git is missing, fails or times out
+    (``timeout`` in seconds).
+    """
+    spec = range_spec.strip()
+    if not spec or spec.startswith("-") or any(c.isspace() for c in spec):
+        raise ConfigError(f"not a revision range: {range_spec!r} (expected A..B)", source="--git")
+    cmd = ["git", "-c", "core.quotepath=off", "diff", "--no-color", "--no-ext-diff", "--no-textconv",
+           "-M", spec, "--"]
+    try:
+        proc = subprocess.run(cmd, cwd=os.fspath(repo_dir), capture_output=True, timeout=timeout, check=False)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"cannot run git in {os.fspath(repo_dir)!r}: {exc}", source="--git") from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ConfigError(f"git diff {spec} timed out after {timeout:g}s", source="--git") from exc
+    if proc.returncode != 0:
+        err = proc.stderr.decode("utf-8", "replace").strip() or f"exit status {proc.returncode}"
+        raise ConfigError(f"git diff {spec} failed: {err}", source="--git")
+    return proc.stdout
+
+
+def _path_from_git_header(line: str) -> str | None:
+    body = line[len("diff --git "):].rstrip("\r\n")
+    idx = body.rfind(" b/")
+    if idx == -1:
+        idx = body.rfind(' "b/')
+    return _strip_prefix(body[idx + 1:]) if idx != -1 else None
+
+
+def decode_diff(raw: bytes) -> tuple[str, list[str]]:
+    """Decode diff bytes to text: UTF-8, else UTF-8 with U+FFFD replacements.
+
+    Returns ``(text, notes)``. Line endings are kept exactly (CRLF stays CRLF). A
+    leading UTF-8 byte-order mark is dropped. When bytes are not valid UTF-8 each
+    affected file gets a note ``"non-UTF-8 bytes replaced in PATH (N lines)"``
+    (``(diff header)`` for bytes before the first file). Never raises.
+    """
+    notes: list[str] = []
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+        notes.append("UTF-8 byte-order mark removed")
+    try:
+        return raw.decode("utf-8"), notes
+    except UnicodeDecodeError:
+        pass
+    out: list[str] = []
+    bad: dict[str, int] = {}
+    current = "(diff header)"
+    for chunk in raw.split(b"\n"):  # 0x0A is never inside a UTF-8 sequence
+        try:
+            line = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            line = chunk.decode("utf-8", "replace")
+            if line.startswith("diff --git "):
+                current = _path_from_git_header(line) or current
+            bad[current] = bad.get(current, 0) + 1
+        else:
+            if line.startswith("diff --git "):
+                current = _path_from_git_header(line) or current
+        out.append(line)
+    for path, n in bad.items():
+        notes.append(f"non-UTF-8 bytes replaced in {path} ({n} line{'s' if n != 1 else ''})")
+    return "\n".join(out), notes
+
+
+def read_extra_files(patterns: Sequence[str], root: str | os.PathLike[str] = ".", *,
+                     max_files: int = 200, max_bytes: int = 1_000_000) -> dict[str, str]:
+    """Files under ``root`` matching ``patterns`` (:func:`path_matches`), as
+    ``{posix_path: text}`` sorted by path, for ``build_evidence(extra_files=...)``.
+
+    ``.git`` and ``node_modules`` are not walked. At most ``max_files`` files;
+    a file over ``max_bytes`` bytes is skipped. Text is UTF-8 with replacement.
+    Raises :class:`ConfigError` if ``root`` is not a directory.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise ConfigError("not a directory", source=str(base))
+    found: dict[str, str] = {}
+    if not patterns:
+        return found
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames[:] = sorted(d for d in dirnames if d not in (".git", "node_modules"))
+        for fn in sorted(filenames):
+            full = Path(dirpath, fn)
+            rel = full.relative_to(base).as_posix()
+            if not path_matches(rel, patterns):
+                continue
+            try:
+                if full.stat().st_size > max_bytes:
+                    continue
+                found[rel] = full.read_bytes().decode("utf-8", "replace")
+            except OSError:
+                continue
+            if len(found) >= max_files:
+                return dict(sorted(found.items()))
+    return dict(sorted(found.items()))
