@@ -1,7 +1,10 @@
 """Prompt templates and the component library.
 
 Templates are jinja2 files in the bundled ``prompts/`` directory, rendered with
-``StrictUndefined`` (a missing variable is an error, never an empty string).
+``StrictUndefined`` (a missing variable is an error, never an empty string) in
+jinja2's ``SandboxedEnvironment``: a repository's template is untrusted, and an
+unsafe attribute (``{{ cycler.__init__.__globals__ }}``) is a
+:class:`ConfigError` (exit 2) naming the template file and line, never code run.
 A user directory (``--prompts DIR`` or the repository's ``.designsim/prompts``)
 is searched first, so any template or component can be overridden by
 dropping a file of the same name there.
@@ -25,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 import jinja2
+from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
 from designsim.errors import ConfigError
 from designsim.resources import prompts_dir
@@ -46,6 +50,18 @@ SYSTEM_INSTRUCTION = (
 )
 
 
+def _template_frame(exc: BaseException, fallback: str) -> str:
+    """``file:line`` of the deepest template frame in ``exc``'s traceback
+    (jinja2 rewrites frames so their file is the template's)."""
+    found = fallback
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename.endswith(".j2"):
+            found = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return found
+
+
 def search_path(user_dir: str | Path | None = None) -> list[Path]:
     """Directories searched for templates and components, first match wins."""
     dirs = [Path(user_dir)] if user_dir else []
@@ -61,7 +77,9 @@ class PromptLibrary:
 
     def __init__(self, user_dir: str | Path | None = None):
         self.dirs = search_path(user_dir)
-        self.env = jinja2.Environment(
+        # a repository's templates are untrusted code: the sandbox refuses attribute access such as
+        # cycler.__init__.__globals__ (jinja2 docs, "Sandbox"), so they cannot reach os or the environment
+        self.env = SandboxedEnvironment(
             loader=jinja2.FileSystemLoader([str(d) for d in self.dirs]),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
@@ -80,6 +98,10 @@ class PromptLibrary:
             raise ConfigError(f"template {template!r}: {exc.message}") from exc
         except jinja2.TemplateSyntaxError as exc:
             raise ConfigError(f"template syntax error: {exc.message}", source=f"{exc.filename or exc.name}:{exc.lineno}") from exc
+        except SecurityError as exc:
+            raise ConfigError(f"template {template!r} is refused by the sandbox: {exc}", source=_template_frame(exc, template)) from exc
+        except jinja2.TemplateError as exc:
+            raise ConfigError(f"template {template!r} does not render: {exc.message or exc}", source=_template_frame(exc, template)) from exc
 
     def component_path(self, kind: str, name: str) -> Path | None:
         """The file of component ``name`` of ``kind`` (``personas``…), or ``None``."""
