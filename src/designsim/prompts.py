@@ -137,8 +137,12 @@ class PromptLibrary:
         for directory in reversed(self.dirs):  # bundled first, overrides last
             path = directory / "goal_map.yml"
             if path.is_file():
+                from designsim.rulebook import check_yaml_limits
+
+                text = path.read_text(encoding="utf-8")
+                check_yaml_limits(text, str(path))  # depth, size, alias expansion: exit 2 with file:line
                 try:
-                    mapping = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+                    mapping = yaml.safe_load(text) or {}
                 except yaml.YAMLError as exc:
                     raise ConfigError(f"not valid YAML: {exc}", source=str(path), field="goal") from exc
                 if not isinstance(mapping, dict):

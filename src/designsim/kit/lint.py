@@ -287,11 +287,11 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
             advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's context-window table; "
                                         f"assuming {DEFAULT_CONTEXT_WINDOW:,} input tokens", ("model",), key=False))
     evidence_budget = rb.evidence.max_tokens
-    ids = [s.id for s in rb.stages]
+    ids = {s.id: i for i, s in enumerate(rb.stages)}
     sizes: list[StageSize] = []
     reported: set[tuple[str, int]] = set()
     for stage in plan.stages:
-        path = ("synthesis",) if stage.is_synthesis else ("stages", ids.index(stage.id))
+        path = ("synthesis",) if stage.is_synthesis else ("stages", ids[stage.id])
         preds = [types.SimpleNamespace(id=d, title=d, final_output="") for d in stage.depends_on]
         try:
             prompt = render_stage_prompt(plan, stage, preds)
@@ -374,16 +374,73 @@ def _unnegated(pattern: re.Pattern[str], text: str) -> list[str]:
     return hits
 
 
-def _ancestors(rb: Rulebook, stage_id: str) -> set[str]:
-    graph = {s.id: list(s.depends_on) for s in rb.stages}
-    seen: set[str] = set()
-    todo = list(graph.get(stage_id, []))
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(graph.get(node, []))
-    return seen
+_TOKEN = re.compile(r"(?<![\w-])[\w-]+")
+_WORDS = re.compile(r"\w+")
+#: Words of a title that take part in matching it in another stage's focus.
+_TITLE_WORDS = 12
+
+
+class _StageMentions:
+    """Which stages a focus names (by id, or by title as a run of words), and
+    the ancestor relation, in time linear in the rulebook: ids and titles are
+    looked up in dictionaries, not searched for one by one (an n × n scan of
+    compiled regexes took minutes on a rulebook of 2,000 stages)."""
+
+    def __init__(self, rb: Rulebook):
+        self.order = {s.id: i for i, s in enumerate(rb.stages)}
+        self.ids: dict[str, list[str]] = {}
+        self.titles: dict[tuple[str, ...], list[str]] = {}
+        for s in rb.stages:
+            self.ids.setdefault(s.id.lower(), []).append(s.id)
+            words = tuple(_WORDS.findall(s.title.lower()))[:_TITLE_WORDS]
+            if words:
+                self.titles.setdefault(words, []).append(s.id)
+        self.longest = max((len(k) for k in self.titles), default=0)
+        self.deps = {s.id: list(s.depends_on) for s in rb.stages}
+        self._ancestors: dict[str, int] = {}  # stage id -> bit set of its ancestors' positions
+
+    def mentioned(self, stage) -> list[str]:
+        """Ids of the other stages ``stage.focus`` names, in rulebook order. An
+        id counts at a word start and before a non-word character (``s1`` in
+        ``s1-output``); a title counts as its run of words."""
+        focus = stage.focus.lower()
+        found: set[str] = set()
+        for m in _TOKEN.finditer(focus):
+            token = m.group(0)
+            for cut in [i for i, ch in enumerate(token) if ch == "-"] + [len(token)]:
+                found.update(self.ids.get(token[:cut], ()))
+        words = _WORDS.findall(focus)
+        for i in range(len(words)):
+            for k in range(1, min(self.longest, len(words) - i) + 1):
+                found.update(self.titles.get(tuple(words[i:i + k]), ()))
+        found.discard(stage.id)
+        return sorted(found, key=self.order.__getitem__)
+
+    def _bits(self, stage_id: str) -> int:
+        """Ancestors of ``stage_id`` as a bit set, memoised, without recursion
+        (a dependency cycle, which the schema refuses anyway, is cut)."""
+        todo, visiting = [stage_id], {stage_id}
+        while todo:
+            node = todo[-1]
+            pending = [d for d in self.deps.get(node, ()) if d in self.order and d not in self._ancestors and d not in visiting]
+            if pending:
+                todo.extend(pending)
+                visiting.update(pending)
+                continue
+            bits = 0
+            for d in self.deps.get(node, ()):
+                if d in self.order:
+                    bits |= (1 << self.order[d]) | self._ancestors.get(d, 0)
+            self._ancestors[node] = bits
+            todo.pop()
+            visiting.discard(node)
+        return self._ancestors[stage_id]
+
+    def is_ancestor(self, candidate: str, stage_id: str) -> bool:
+        """True when ``stage_id`` depends on ``candidate``, directly or not."""
+        if candidate in self.deps.get(stage_id, ()):
+            return True
+        return candidate in self.order and bool(self._bits(stage_id) >> self.order[candidate] & 1)
 
 
 def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
@@ -430,9 +487,15 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
     if "pathways" in formats and rb.output.min_pathways < 3:
         out.append(where.finding("few-pathways", f"output.min_pathways is {rb.output.min_pathways}: the method compares at least three "
                                  "distinct pathways; with two the decision matrix is a coin toss", ("output", "min_pathways"), key=False))
+    if rb.policy.on_inconclusive == "neutral":
+        out.append(where.finding("neutral-on-inconclusive", "WARNING: policy.on_inconclusive is 'neutral': when the model is down, "
+                                 "the quota is gone or no attempt passes its grading, the commit status is SUCCESS and nothing was "
+                                 "verified (a check run shows 'neutral', which branch protection also accepts); use 'error' (the "
+                                 "default) so an unverified change cannot merge green", ("policy", "on_inconclusive"), key=False))
     if not rb.scorecard.judge:
         out.append(where.finding("judge-off", "scorecard.judge is false: only deterministic checks grade the outputs; the depth of "
                                  "analysis and persona fidelity go ungraded (Quality Scorecard)", ("scorecard", "judge"), key=False))
+    mentions: _StageMentions | None = None
     for index, stage in enumerate(rb.stages):
         path = ("stages", index, "focus")
         questions = stage.focus.count("?")
@@ -442,10 +505,9 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
             out.append(where.finding("split-stage", f"stage {stage.id!r} asks {what} at once: split it into focused stages, one "
                                      "question each (seed 002 §7.4: a focused simulation per critical question)", path, key=False))
         if _BASELINE.search(stage.focus):
-            ancestors = _ancestors(rb, stage.id)
-            mentioned = [s.id for s in rb.stages if s.id != stage.id and (
-                re.search(rf"(?<![\w-]){re.escape(s.id)}(?![\w])", stage.focus, re.I) or s.title.lower() in stage.focus.lower())]
-            missing = [m for m in mentioned if m not in ancestors]
+            mentions = mentions or _StageMentions(rb)
+            mentioned = mentions.mentioned(stage)
+            missing = [m for m in mentioned if not mentions.is_ancestor(m, stage.id)]
             if missing:
                 out.append(where.finding("chain-stages", f"stage {stage.id!r} builds on the output of {', '.join(map(repr, missing))} "
                                          f"but does not depend on it: add depends_on: [{', '.join(missing)}] so it receives that "
