@@ -23,7 +23,6 @@ Order of work, per output:
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -34,7 +33,7 @@ from designsim.errors import ProviderError
 from designsim.matrix import extract_matrices
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import AntiGoal, Constraint, Criterion
-from designsim.untrusted import find_grader_directive
+from designsim.untrusted import find_grader_directive, normalize
 
 Verdict = Literal["PASS", "FAIL", "GRADER_ERROR"]
 
@@ -169,7 +168,7 @@ def headings(markdown: str) -> list[Heading]:
 
 
 def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
+    text = normalize(text)  # NFKC, invisible characters stripped (designsim.untrusted)
     text = re.sub(r"[*_`~]", "", text)
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -250,7 +249,7 @@ def run_checks(
     Lengths are in characters. Never raises on any text.
     """
     checks: list[CheckResult] = []
-    text = output or ""
+    text = normalize(output or "")  # the one normalisation before every check (designsim.untrusted)
     size = len(text.strip())
     checks.append(CheckResult(name="length", passed=min_chars <= size <= max_chars,
                               detail=f"{size} characters (allowed {min_chars}–{max_chars})"))

@@ -153,3 +153,11 @@ def test_notes_to_a_rerun_are_fenced_as_data_and_fence_safe(gemini_key):
     assert _real_closings(notes, "untrusted_pull_request_data") == 0 and _real_closings(notes, "grading_notes") == 0
     assert _real_closings(rerun, "grading_notes") == 1
     assert "<grading_notes>" in server.generate_requests()[0].system  # the system instruction names the fence as data
+
+
+def test_anti_goal_cannot_be_dodged_with_invisible_characters():
+    from designsim.rulebook import AntiGoal
+
+    text = flaw_output("x") + "\nThen call fs\u200bync on every write.\n"
+    checks = run_checks(text, "flaw", anti_goals=[AntiGoal(text="no fsync", pattern=r"fsync")])
+    assert not next(c for c in checks if c.name.startswith("anti_goal")).passed
