@@ -78,3 +78,35 @@ def test_stage_mentions_index_is_linear_in_size():
     index = _StageMentions(rb)
     assert len(index.ids) == n and len(index.titles) == n and index.longest == 2
     assert index.mentioned(rb.stages[-1]) == [f"s{n - 2}"] and index.is_ancestor("s0", f"s{n - 1}")
+
+
+WORKFLOW = """\
+name: gate
+on:
+  pull_request:
+jobs:
+  simulate:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@v4
+      - uses: owner/designsim@0123456789abcdef0123456789abcdef01234567
+        with:
+          gemini-api-key: ${{ secrets.GEMINI_API_KEY }}
+          status: check-run
+"""
+
+
+def test_lint_warns_on_check_run_status_when_fork_pull_requests_run_the_workflow(tmp_path, capsys):
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    workflow = tmp_path / ".github" / "workflows" / "designsim.yml"
+    workflow.write_text(WORKFLOW)
+    (tmp_path / ".simulation.yml").write_text(BASE)
+    assert main(["lint", str(tmp_path / ".simulation.yml")]) == 0
+    out = capsys.readouterr().out
+    assert f"{workflow}:12:19: jobs.simulate.steps.1.with.status: WARNING: status: check-run" in out and "fork-check-run" in out
+    workflow.write_text(WORKFLOW.replace("status: check-run", "status: commit-status"))
+    main(["lint", str(tmp_path / ".simulation.yml")])
+    assert "fork-check-run" not in capsys.readouterr().out
+    workflow.write_text(WORKFLOW.replace("  pull_request:\n", "  workflow_dispatch:\n"))
+    main(["lint", str(tmp_path / ".simulation.yml")])
+    assert "fork-check-run" not in capsys.readouterr().out

@@ -551,6 +551,57 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     return report
 
 
+def _uses_designsim(uses: str) -> bool:
+    uses = uses.strip().lower()
+    return uses in ("./", ".") or uses.split("@", 1)[0].rstrip("/").endswith("designsim")
+
+
+def workflow_advice(repo_root: str | Path) -> list[Finding]:
+    """Warnings from the repository's workflows (``.github/workflows/*.yml``):
+    a designsim step with ``status: check-run`` in a workflow that runs on
+    ``pull_request`` or ``pull_request_target``. A fork's pull request runs
+    without secrets and gets the check-run conclusion ``neutral``, which
+    GitHub's branch protection accepts like ``success`` (GitHub docs, "About
+    protected branches": required checks pass when "successful, skipped, or
+    neutral"); a commit status stays ``pending`` and blocks. Unreadable or
+    hostile workflow files are skipped (they are not designsim's to judge)."""
+    import yaml
+
+    from designsim.rulebook import RulebookError, check_yaml_limits
+
+    out: list[Finding] = []
+    directory = Path(repo_root) / ".github" / "workflows"
+    files = sorted(list(directory.glob("*.yml")) + list(directory.glob("*.yaml"))) if directory.is_dir() else []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+            check_yaml_limits(text, str(path))
+            data = yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RulebookError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        triggers = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` key as True
+        names = set(triggers) if isinstance(triggers, (dict, list)) else {triggers}
+        if not names & {"pull_request", "pull_request_target"}:
+            continue
+        positions = YamlPositions.from_text(text)
+        for job_id, job in (data.get("jobs") or {}).items() if isinstance(data.get("jobs"), dict) else []:
+            steps = job.get("steps") if isinstance(job, dict) else None
+            for index, step in enumerate(steps if isinstance(steps, list) else []):
+                if not isinstance(step, dict) or not _uses_designsim(str(step.get("uses", ""))):
+                    continue
+                inputs = step.get("with") if isinstance(step.get("with"), dict) else {}
+                if str(inputs.get("status", "")).strip() == "check-run":
+                    field_path = ("jobs", job_id, "steps", index, "with", "status")
+                    line, column = positions.locate(field_path)
+                    out.append(Finding("fork-check-run", "WARNING: status: check-run on pull requests: a fork's pull request "
+                                       "(no secrets, nothing judged) gets the conclusion 'neutral', which branch protection "
+                                       "accepts as passing; use status: commit-status (a fork's stays pending) or keep fork "
+                                       "pull requests out of this workflow", str(path), line, column, ".".join(map(str, field_path))))
+    return out
+
+
 def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
               context_window_override: int | None = None) -> LintReport:
     """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding."""
@@ -561,7 +612,9 @@ def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
         return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
     except (OSError, UnicodeDecodeError) as exc:
         return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
-    return lint_text(text, str(path), library=library, context_window_override=context_window_override)
+    report = lint_text(text, str(path), library=library, context_window_override=context_window_override)
+    report.advice.extend(workflow_advice(path.resolve().parent))  # the rulebook lives at the repository root
+    return report
 
 
 def format_report(report: LintReport) -> str:
@@ -578,4 +631,4 @@ def format_report(report: LintReport) -> str:
 
 
 __all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
-           "format_report", "lint_file", "lint_text"]
+           "format_report", "lint_file", "lint_text", "workflow_advice"]
