@@ -61,6 +61,8 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
                 return _unavailable(name)
+            if exc.name and exc.name.split(".")[0] in BATCH_EXTRA_MODULES:
+                return _needs_batch_extra(name, exc.name)
             raise
         return getattr(module, attr)
 
@@ -68,6 +70,25 @@ class LazyGroup(click.Group):
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+#: Top-level modules of the ``batch`` extra (pyproject.toml); the review image leaves them out.
+BATCH_EXTRA_MODULES = ("pandas", "pyarrow", "numpy")
+
+
+def _needs_batch_extra(name: str, module: str) -> click.Command:
+    """A stand-in for a command whose module needs the ``batch`` extra: exit 2
+    with the install command, before anything is read or spent."""
+
+    @click.command(name=name, help=HELP.get(name, ""), context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args):
+        raise click.UsageError(
+            f"'designsim {name}' needs the batch extra ({module} is not installed): "
+            "pip install 'designsim[batch]' — the action's review image leaves pandas and pyarrow out; "
+            "build the image with --build-arg FLAVOUR=batch (README, \"The action's image\")")
+
+    return missing
 
 
 def _unavailable(name: str) -> click.Command:
