@@ -1,0 +1,120 @@
+"""The pull-request workflow (reference and `designsim init`'s): which events share a
+concurrency group. Only reviews cancel reviews: a comment that is not a `/simulate` command
+on a pull request neither starts the job nor shares its group.
+
+The expressions are evaluated with a small interpreter of the part of GitHub's expression
+syntax they use (``&&``, ``||``, ``!``, ``==``, ``!=``, property access, ``startsWith``
+(case-insensitive, as GitHub documents), ``format``); ``&&``/``||`` return operands, as
+GitHub's do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+class _Null:
+    """GitHub's ``null``: falsy, and any property of it is null too."""
+
+    def __getattr__(self, name):
+        return self
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return ""
+
+
+NULL = _Null()
+
+
+class Ctx(dict):
+    """A context object: missing properties are null, as in GitHub's expressions."""
+
+    def __getattr__(self, name):
+        value = self.get(name, NULL)
+        return Ctx(value) if isinstance(value, dict) else value
+
+
+def _starts_with(a, b) -> bool:
+    return str(a or "").lower().startswith(str(b or "").lower())
+
+
+def _format(template: str, *args) -> str:
+    return re.sub(r"\{(\d+)\}", lambda m: str(args[int(m.group(1))]), template)
+
+
+def evaluate(expr: str, event_name: str, event: dict, inputs: dict | None = None):
+    """Evaluate one ``${{ }}``-free expression against an event payload."""
+    py = expr.replace("&&", " and ").replace("||", " or ")
+    py = re.sub(r"!(?!=)", " not ", py)
+    py = py.replace("startsWith(", "_starts_with(").replace("format(", "_format(")
+    env = {"github": Ctx({"event_name": event_name, "event": event}), "inputs": Ctx(inputs or {}),
+           "_starts_with": _starts_with, "_format": _format}
+    return eval(py, {"__builtins__": {}}, env)  # noqa: S307 (our own workflow files, in a test)
+
+
+def interpolate(text: str, event_name: str, event: dict, inputs: dict | None = None) -> str:
+    def one(m):
+        return str(evaluate(m.group(1), event_name, event, inputs))
+    return re.sub(r"\$\{\{(.*?)\}\}", one, text, flags=re.S)
+
+
+def _job(flow: dict) -> dict:
+    (job,) = flow["jobs"].values()
+    return job
+
+
+def _reference() -> dict:
+    return yaml.safe_load((REPO / ".github" / "workflows" / "designsim.yml").read_text())
+
+
+def _init_template(tmp_path) -> dict:
+    from designsim.cli import main
+
+    answers = REPO / "tests" / "kit" / "fixtures" / "answers.yml"
+    assert main(["init", "--answers", str(answers), "--dir", str(tmp_path), "--action", "acme/designsim@v1"]) == 0
+    return yaml.safe_load((tmp_path / ".github" / "workflows" / "designsim.yml").read_text())
+
+
+PR = {"pull_request": {"number": 7}}
+
+
+def comment(body: str, *, on_pr: bool = True, cid: int = 99) -> dict:
+    issue = {"number": 7, **({"pull_request": {"url": "https://api.github.com/repos/o/r/pulls/7"}} if on_pr else {})}
+    return {"issue": issue, "comment": {"id": cid, "body": body}}
+
+
+CASES = [  # (event name, payload, starts the job, shares the review's group)
+    ("pull_request", PR, True, True),
+    ("issue_comment", comment("/simulate"), True, True),
+    ("issue_comment", comment("/SIMULATE please"), True, True),
+    ("issue_comment", comment("thanks, looks good"), False, False),
+    ("issue_comment", comment("/simulate", on_pr=False), False, False),
+    ("workflow_dispatch", {}, True, True),
+]
+
+
+@pytest.fixture(params=["reference", "init"])
+def flow(request, tmp_path):
+    return _reference() if request.param == "reference" else _init_template(tmp_path)
+
+
+@pytest.mark.parametrize("event_name,payload,starts,shares", CASES, ids=[f"{c[0]}:{i}" for i, c in enumerate(CASES)])
+def test_only_reviews_share_the_cancelling_group(flow, event_name, payload, starts, shares):
+    assert "concurrency" not in flow, "workflow-level concurrency is claimed before the job's if: (any comment would cancel)"
+    job = _job(flow)
+    assert job["concurrency"]["cancel-in-progress"] is True
+    inputs = {"pull_request": 7} if event_name == "workflow_dispatch" else {}
+    runs = bool(evaluate(job["if"], event_name, payload, inputs))
+    assert runs is starts
+    group = interpolate(job["concurrency"]["group"], event_name, payload, inputs)
+    review_group = interpolate(job["concurrency"]["group"], "pull_request", PR)
+    assert review_group == "designsim-7"
+    assert (group == review_group) is shares, group
