@@ -42,7 +42,8 @@ chmod 755 "$WORK"
 
 # --- 1. tools ---------------------------------------------------------------------------
 need=()
-for tool in podman buildah mmdebstrap runc setpriv; do command -v "$tool" >/dev/null || need+=("$tool"); done
+tools="podman runc setpriv"; [ -n "${DESIGNSIM_SELFTEST_BASE:-}" ] || tools="$tools mmdebstrap"
+for tool in $tools; do command -v "$tool" >/dev/null || need+=("$tool"); done
 if [ "${#need[@]}" -gt 0 ]; then
   [ "$(id -u)" = 0 ] || cannot "missing ${need[*]} and not root, so they cannot be installed (apt-get needs root)"
   command -v apt-get >/dev/null || cannot "missing ${need[*]} and no apt-get (this script installs them from Debian/Ubuntu packages)"
@@ -85,6 +86,7 @@ PY
 }
 if [ -n "${DESIGNSIM_SELFTEST_BASE:-}" ]; then
   BASE="$DESIGNSIM_SELFTEST_BASE"
+  podman image exists "$BASE" || podman pull --quiet "$BASE" >/dev/null || cannot "cannot pull the base image $BASE"
 else
   . /etc/os-release
   SUITE="${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}"

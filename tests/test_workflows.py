@@ -118,3 +118,47 @@ def test_only_reviews_share_the_cancelling_group(flow, event_name, payload, star
     review_group = interpolate(job["concurrency"]["group"], "pull_request", PR)
     assert review_group == "designsim-7"
     assert (group == review_group) is shares, group
+
+
+def _tool(name: str) -> str:
+    import shutil
+    import sys
+
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
+    assert found, f"{name} (a test dependency) is not installed"
+    return found
+
+
+def test_zizmor_finds_nothing_high_beyond_the_documented_comment_trigger():
+    """zizmor --offline (no GitHub API): the only high finding allowed is issue_comment on the
+    reference workflow, which README documents (the action checks the commenter's permission,
+    never checks out or runs pull-request code)."""
+    import json
+    import subprocess
+
+    done = subprocess.run([_tool("zizmor"), "--offline", "--no-progress", "--format", "json", ".github/workflows"],
+                          capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert done.returncode in (0, 10, 11, 12, 13, 14), done.stderr  # nonzero codes report findings by severity
+    findings = json.loads(done.stdout)
+    high = [(f["ident"], f["locations"][0]["symbolic"]["key"]["Local"]["verbatim_path"]) for f in findings
+            if f["determinations"]["severity"] == "High" and not f["ignored"]]
+    assert high == [("dangerous-triggers", ".github/workflows/designsim.yml")], high
+
+
+def test_every_pinned_action_is_a_node24_major_pinned_by_sha():
+    """The pins README lists (read 2026-12-01 from each action's tags): full SHAs with the
+    release in a comment; checkout/setup-python/upload-artifact v7, download-artifact v8."""
+    minimum = {"actions/checkout": 7, "actions/setup-python": 7, "actions/upload-artifact": 7, "actions/download-artifact": 8,
+               "docker/build-push-action": 7, "docker/login-action": 4, "docker/setup-buildx-action": 4,
+               "actions/attest-build-provenance": 4}
+    files = sorted((REPO / ".github" / "workflows").glob("*.yml")) + [REPO / "prompts" / "init" / "workflow.yml.j2"]
+    seen = set()
+    for path in files:
+        for m in re.finditer(r"uses: ([\w.-]+/[\w.-]+)@(\S+)(?: # v(\d+)\S*)?", path.read_text()):
+            name, ref, major = m.groups()
+            if name not in minimum:
+                continue
+            seen.add(name)
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path.name}: {name}@{ref} is not a full SHA"
+            assert major and int(major) >= minimum[name], f"{path.name}: {name} pinned to v{major}, want v{minimum[name]}+"
+    assert seen >= {"actions/checkout", "actions/upload-artifact", "docker/build-push-action"}
