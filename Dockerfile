@@ -9,7 +9,8 @@
 # docker/lock.sh.
 #
 # BASE: the official image pinned by digest (the multi-arch index of python:3.12-slim, as read
-# from public Dockerfiles on 2026-12-01; Dependabot's docker ecosystem bumps it). A machine
+# from public Dockerfiles on 2026-12-01, not checked against Docker Hub from here: no registry
+# is reachable; bump it with `docker buildx imagetools inspect python:3.12-slim`). A machine
 # with no registry builds its own base and passes --build-arg BASE=... (docker/selftest.sh).
 # The base needs python3 with venv (Debian's python3 + python3-venv will do).
 #

@@ -162,3 +162,11 @@ def test_every_pinned_action_is_a_node24_major_pinned_by_sha():
             assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{path.name}: {name}@{ref} is not a full SHA"
             assert major and int(major) >= minimum[name], f"{path.name}: {name} pinned to v{major}, want v{minimum[name]}+"
     assert seen >= {"actions/checkout", "actions/upload-artifact", "docker/build-push-action"}
+
+
+def test_dependabot_config_is_valid():
+    import subprocess
+
+    done = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.dependabot", str(REPO / ".github" / "dependabot.yml")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
