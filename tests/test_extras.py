@@ -56,3 +56,10 @@ def test_batch_without_the_extra_exits_2_with_the_install_command():
     done = _run("batch", "run", "--input", "prompts.csv", "--out", "out")
     assert done.returncode == 2
     assert "pip install 'designsim[batch]'" in done.stderr
+
+
+def test_missing_batch_extra_is_none_when_installed():
+    from designsim.cli import batch_extra_message, missing_batch_extra
+
+    assert missing_batch_extra() is None  # the test extra pulls the batch extra
+    assert "pip install 'designsim[batch]'" in batch_extra_message("mode: batch", "pandas")
