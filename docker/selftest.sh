@@ -140,6 +140,10 @@ for flavour in ${DESIGNSIM_SELFTEST_FLAVOURS:-review}; do
   podman_build "$flavour" "$tag" || fail "podman build (FLAVOUR=$flavour) failed"
   size="$(image_mb "$tag")"
   say "image $tag (FLAVOUR=$flavour): built in $((SECONDS - t)) s, $size MB ($((size - base_mb)) MB over the $base_mb MB base $BASE)"
+  if [ "$flavour" = batch ]; then
+    podman run --rm --runtime runc --network none --ulimit nofile=20000:20000 --ulimit nproc=1000:1000 \
+      --entrypoint designsim "$tag" batch run --help >/dev/null || fail "designsim batch does not start in the batch image"
+  fi
 done
 podman run --rm --runtime runc --network none --ulimit nofile=20000:20000 --ulimit nproc=1000:1000 \
   --entrypoint python3 "$IMAGE" -c 'import importlib.util as u, sys; sys.exit(any(u.find_spec(m) for m in ("pandas", "pyarrow", "numpy")))' \
