@@ -105,7 +105,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777  # permission bits only: never re-apply setuid/setgid
     except OSError:
         mode = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
