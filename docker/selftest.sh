@@ -31,12 +31,13 @@ REPO="$PWD"
 WORK="${DESIGNSIM_SELFTEST_DIR:-/var/tmp/designsim-selftest}"
 IMAGE="localhost/designsim-selftest:latest"
 PY="${PYTHON:-python3}"
-HOST_PY="$(command -v "$PY")"
+HOST_PY="$(command -v "$PY" || true)"
 STARTED=$SECONDS
 
 say() { printf 'selftest: %s\n' "$*" >&2; }
 cannot() { say "cannot run the container selftest here: $*"; exit 1; }
 fail() { say "FAILED: $*"; exit 1; }
+[ -n "$HOST_PY" ] || cannot "no $PY on PATH (the fakes run in the project's virtualenv)"
 mkdir -p "$WORK"
 chmod 755 "$WORK"
 
