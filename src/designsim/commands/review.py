@@ -31,6 +31,26 @@ def _read_text(path: str) -> str:
         raise ConfigError(f"cannot read: {exc.strerror}", source=path) from exc
 
 
+def _check_evidence_files(rulebook, rulebook_path: str, repo: str) -> None:
+    """Refuse (exit 2) an ``evidence.files`` glob that matches nothing under ``repo``,
+    located at its line in the rulebook, before any model call."""
+    from designsim.evidence import unmatched_patterns
+    from designsim.rulebook import YamlPositions
+
+    missing = unmatched_patterns(rulebook.evidence.files, repo)
+    if not missing:
+        return
+    try:
+        positions = YamlPositions.from_text(Path(rulebook_path).read_text(encoding="utf-8"))
+    except OSError:
+        positions = YamlPositions(None)
+    line, column = positions.locate(("evidence", "files", missing[0]))
+    names = ", ".join(repr(rulebook.evidence.files[i]) for i in missing)
+    raise ConfigError(f"{names} match{'es' if len(missing) == 1 else ''} no file under {Path(repo).resolve()} "
+                      "(paths are relative to the repository root, --repo)",
+                      source=f"{rulebook_path}:{line}:{column}", field=f"evidence.files.{missing[0]}")
+
+
 def _provider(name: str, cassette: str | None, model: str | None, record: str | None):
     from designsim.providers import make_provider
     from designsim.providers.replay import RecordingProvider
@@ -75,7 +95,7 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
 
     Exit 0 pass, 1 fail, 2 bad input or configuration, 3 inconclusive.
     """
-    from designsim.evidence import git_diff, load_diff_bytes
+    from designsim.evidence import check_diff, git_diff, load_diff_bytes
     from designsim.prompts import PromptLibrary
     from designsim.review import build_plan
     from designsim.rulebook import load_rulebook
@@ -85,7 +105,9 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
     rulebook = load_rulebook(rulebook_path)
     if model:
         rulebook = rulebook.model_copy(update={"model": model})
+    _check_evidence_files(rulebook, rulebook_path, repo)
     raw = sys.stdin.buffer.read() if diff_path == "-" else (load_diff_bytes(diff_path) if diff_path else git_diff(git_range, repo))
+    check_diff(raw, "stdin" if diff_path == "-" else (diff_path or f"git diff {git_range}"))  # before any model call
     if prompts_dir is None and (Path(repo) / ".designsim" / "prompts").is_dir():
         prompts_dir = Path(repo) / ".designsim" / "prompts"  # the repository's own components, as lint and test use
     plan = build_plan(rulebook, raw, pr_title=pr_title, pr_body=pr_body, workdir=repo,

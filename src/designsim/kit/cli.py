@@ -49,19 +49,21 @@ _prompts_option = click.option("--prompts", "prompts_dir", type=click.Path(file_
 @_prompts_option
 @click.option("--context-window", type=click.IntRange(min=1), metavar="TOKENS",
               help="Check prompt sizes against this many input tokens instead of the model's window.")
-def lint(rulebook, as_json, prompts_dir, context_window) -> int:
+@click.option("--repo", type=click.Path(file_okay=False), default=None,
+              help="Repository root that evidence.files globs must match [default: the rulebook's directory].")
+def lint(rulebook, as_json, prompts_dir, context_window, repo) -> int:
     """Validate a rulebook and advise on it.
 
     Errors (exit 2): schema problems at file:line:column, unknown goal, missing
     component, a template that does not render, a prompt larger than the
-    model's context window. Advice (exit 0): the white paper's heuristic — no
+    model's context window, an evidence.files glob that matches no file. Advice (exit 0): the white paper's heuristic — no
     constraints, anti-goals or success criteria; a directive asking for a fix;
     stages to split or chain; too few pathways.
     """
     from designsim.kit.lint import format_report, lint_file
 
     library = _library(prompts_dir, Path(rulebook).resolve().parent)
-    report = lint_file(rulebook, library=library, context_window_override=context_window)
+    report = lint_file(rulebook, library=library, context_window_override=context_window, root=repo)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:

@@ -463,14 +463,25 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
 # --------------------------------------------------------------------------- entry points
 
 
+def evidence_file_errors(rb: Rulebook, where: "_Where", root: str | Path) -> list[Finding]:
+    """An error for each ``evidence.files`` glob that matches no file under ``root``
+    (the repository root): a misspelled path would silently send less evidence."""
+    from designsim.evidence.source import unmatched_patterns
+
+    return [where.finding("evidence-files", f"{rb.evidence.files[i]!r} matches no file under {Path(root).resolve()} "
+                          "(paths are relative to the repository root; check the spelling)", ("evidence", "files", i), key=False)
+            for i in unmatched_patterns(rb.evidence.files, root)]
+
+
 def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
     """Lint rulebook YAML ``text`` (``source`` names it in findings).
 
     ``library`` supplies templates and components (default: bundled only);
     ``context_window_override`` (tokens) replaces the model table, e.g. to
-    check a rulebook against a smaller model. Never raises for any input text:
-    every problem is a finding.
+    check a rulebook against a smaller model; ``root`` is the repository root that
+    ``evidence.files`` globs must match (None: not checked). Never raises for any
+    input text: every problem is a finding.
     """
     library = library or PromptLibrary()
     report = LintReport(source)
@@ -482,6 +493,8 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     where = _Where(text, source)
     report.errors.extend(template_syntax_errors(library))
     report.errors.extend(component_errors(rb, library, where))
+    if root is not None:
+        report.errors.extend(evidence_file_errors(rb, where, root))
     report.advice.extend(advise(rb, library, where))
     if not report.errors:
         sizes, errors, advice = stage_sizes(rb, library, where, window_override=context_window_override)
@@ -490,8 +503,9 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
 
 
 def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
-    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding."""
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
+    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding.
+    ``evidence.files`` globs are checked against ``root`` (default: the rulebook's directory)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -499,7 +513,8 @@ def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
         return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
     except (OSError, UnicodeDecodeError) as exc:
         return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
-    return lint_text(text, str(path), library=library, context_window_override=context_window_override)
+    return lint_text(text, str(path), library=library, context_window_override=context_window_override,
+                     root=path.parent if root is None else root)
 
 
 def format_report(report: LintReport) -> str:
@@ -516,4 +531,4 @@ def format_report(report: LintReport) -> str:
 
 
 __all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
-           "format_report", "lint_file", "lint_text"]
+           "evidence_file_errors", "format_report", "lint_file", "lint_text"]
