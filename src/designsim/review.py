@@ -13,7 +13,7 @@ from designsim.evidence import Evidence, evidence_from_bytes, read_extra_files
 from designsim.prompts import PromptLibrary
 from designsim.providers.base import Provider
 from designsim.rulebook import Rulebook
-from designsim.simulation import EvidenceSummary, Review, ReviewPlan, resolve_plan, run_review_sync
+from designsim.simulation import EvidenceSummary, ProgressCallback, Review, ReviewPlan, resolve_plan, run_review_sync
 
 
 def summarise_evidence(evidence: Evidence) -> EvidenceSummary:
@@ -49,6 +49,7 @@ def build_plan(
     return resolve_plan(rulebook, evidence.included_text, library, summarise_evidence(evidence))
 
 
-def review_diff(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None) -> Review:
-    """Run the review (blocking)."""
-    return run_review_sync(plan, provider, head_sha=head_sha)
+def review_diff(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None,
+                on_progress: ProgressCallback | None = None) -> Review:
+    """Run the review (blocking); ``on_progress`` gets live :class:`~designsim.simulation.ProgressEvent` s."""
+    return run_review_sync(plan, provider, head_sha=head_sha, on_progress=on_progress)

@@ -59,19 +59,48 @@ def _provider(name: str, cassette: str | None, model: str | None, record: str | 
     return RecordingProvider(provider, record) if record else provider
 
 
-def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None) -> int:
+def _stdout_is_terminal() -> bool:
+    try:
+        return click.get_text_stream("stdout").isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None, console=None, clock=None) -> int:
+    """Run the review with live progress on stderr, write the comment and report, print the summary.
+
+    Where the Markdown comment goes: ``out`` (a path, or ``-`` for stdout); when
+    ``out`` is None, stdout if stdout is not a terminal (pipes, CI), else a new
+    temporary directory (with ``report.json`` beside it unless ``json_out`` is
+    given), so a terminal is not flooded with 50 kB of comment HTML. ``console``
+    (stderr) and ``clock`` (seconds) are injectable for tests.
+    """
+    import tempfile
+    import time
+
+    from rich.console import Console
+
     from designsim.fileio import atomic_write_text
     from designsim.report import render_json, render_markdown
     from designsim.review import review_diff
+    from designsim.terminal import ReviewProgress, print_summary
 
-    review = review_diff(plan, provider, head_sha=head_sha)
+    console = console or Console(stderr=True)
+    if out is None:
+        if _stdout_is_terminal():
+            where = Path(tempfile.mkdtemp(prefix="designsim-"))
+            out = str(where / "comment.md")
+            json_out = json_out or str(where / "report.json")
+        else:
+            out = "-"
+    with ReviewProgress(console, [(s.id, s.title) for s in plan.stages], clock=clock or time.monotonic) as progress:
+        review = review_diff(plan, provider, head_sha=head_sha, on_progress=progress.update)
     _write(out, render_markdown(review, library=plan.library, notice=notice))
     if json_out:
         atomic_write_text(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
     if hasattr(provider, "save"):
         provider.save()
-    click.echo(f"designsim: {review.verdict.upper()} — {review.summary} "
-               f"({review.usage.total_tokens:,} tokens)", err=True)
+    print_summary(console, review, comment="stdout" if out == "-" else out, report=json_out)
     return review.exit_code
 
 
@@ -80,7 +109,8 @@ def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None
 @click.option("--diff", "diff_path", type=click.Path(dir_okay=False, allow_dash=True), help="A unified diff file ('-' for stdin).")
 @click.option("--git", "git_range", metavar="A..B", help="Diff a commit range of the local repository instead.")
 @click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="Repository for --git and evidence.files globs.")
-@click.option("--out", "-o", default="-", show_default=True, help="Where to write the Markdown comment.")
+@click.option("--out", "-o", default=None,
+              help="Where to write the Markdown comment ('-' for stdout) [default: stdout, or a temporary file when stdout is a terminal].")
 @click.option("--json-out", help="Also write the full JSON report (transcripts included) here.")
 @click.option("--provider", type=click.Choice(["gemini", "replay"]), default="gemini", show_default=True)
 @click.option("--cassette", type=click.Path(dir_okay=False), help="Recorded responses for --provider replay.")
@@ -187,7 +217,8 @@ def matrix(file, as_json, as_csv) -> int:
 
 
 @click.command()
-@click.option("--out", "-o", default="-", show_default=True, help="Where to write the Markdown comment.")
+@click.option("--out", "-o", default=None,
+              help="Where to write the Markdown comment ('-' for stdout) [default: stdout, or a temporary file when stdout is a terminal].")
 @click.option("--json-out", help="Also write the full JSON report here.")
 @click.option("--live", is_flag=True, help="Call Gemini for real instead of replaying (needs GEMINI_API_KEY).")
 def demo(out, json_out, live) -> int:
