@@ -61,8 +61,8 @@ def _provider(name: str, cassette: str | None, model: str | None, record: str | 
 
 def _stdout_is_terminal() -> bool:
     try:
-        return click.get_text_stream("stdout").isatty()
-    except (AttributeError, ValueError):
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed or replaced stream
         return False
 
 
