@@ -484,8 +484,8 @@ def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
     positions = YamlPositions(root)
     issues = [
         RulebookIssue(source, line, col, ".".join(map(str, path)),
-                      f"duplicate key {path[-1]!r}: already set at line {positions.first_seen.get(path, (line,))[0]} "
-                      "(YAML would keep only this one; delete or rename one of them)")
+                      f"duplicate key {path[-1]!r} (YAML keeps only the last): already set at line "
+                      f"{positions.first_seen.get(path, (line,))[0]}; delete or rename one of them")
         for path, (line, col) in positions.duplicates
     ]
     if not isinstance(data, dict):

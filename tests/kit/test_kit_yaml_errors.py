@@ -17,7 +17,7 @@ OK = "scenario: s\ndirective: d\nstages:\n  - id: a\n    title: A\n    focus: f\
     ("scenario: s\ndirective: d\nstages:\n  - id: a\n    title: 'A\n    focus: f\n", (5, 12), "the ' opened here is never closed"),
     ("scenario: s\ndirective: d\n  stages:\n  - id: a\n", (3, 9), "quote a value that contains ': '"),
     ("scenario: s\ndirective: d\nscenario: t\nstages:\n  - {id: a, title: A, focus: f}\n", (3, 1),
-     "duplicate key 'scenario': already set at line 1"),
+     "duplicate key 'scenario' (YAML keeps only the last): already set at line 1"),
 ])
 def test_yaml_errors_point_at_the_cause_with_a_hint(text, where, words):
     with pytest.raises(RulebookError) as info:
