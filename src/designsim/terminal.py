@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 __all__ = ["ReviewProgress", "print_summary", "summary_line", "OUTCOME_STYLE"]
 
 #: rich style per stage outcome / review verdict.
-OUTCOME_STYLE = {"passed": "green", "pass": "bold green", "failed": "red", "fail": "bold red",
+OUTCOME_STYLE = {"passed": "green", "pass": "bold green", "failed": "red", "fail": "bold red", "warn": "bold yellow",
+                 "trusted": "green", "untrusted": "red",
                  "inconclusive": "yellow", "skipped": "dim", "neutral": "cyan", "running": "blue", "waiting": "dim"}
 
 
@@ -98,22 +99,28 @@ def summary_line(review: "Review") -> str:
 
 
 def print_summary(console: Console, review: "Review", *, comment: str | None, report: str | None) -> None:
-    """The end of a run: on a terminal, the decision, a per-stage table (outcome,
-    attempts, tokens, seconds, reason) and where the ``comment`` and ``report`` were
+    """The end of a run: on a terminal, the decision (the gate's, with its reason),
+    a per-stage table (trusted / untrusted / inconclusive / skipped, attempts,
+    tokens, seconds, reason) and where the ``comment`` and ``report`` were
     written (``"stdout"``, a path, or None when not written); elsewhere, :func:`summary_line`."""
     if not console.is_terminal:
         console.print(summary_line(review), markup=False, highlight=False, soft_wrap=True)
         return
-    style = OUTCOME_STYLE.get(review.verdict, "bold")
-    console.print(f"\n[{style}]{review.verdict.upper()}[/] — {review.summary}", highlight=False)
+    decision = getattr(review, "decision", None)
+    verdict, reason = (decision.verdict, decision.reason) if decision is not None else (review.verdict, review.summary)
+    style = OUTCOME_STYLE.get(verdict, "bold")
+    console.print(f"\n[{style}]decision {verdict.upper()}[/] — {reason}", highlight=False)
+    if decision is not None and review.verdict != verdict:
+        console.print(f"check status {review.verdict}, exit {review.exit_code}", style="dim", highlight=False)
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
     for col, justify in (("stage", "left"), ("outcome", "left"), ("attempts", "right"), ("tokens", "right"),
                          ("seconds", "right"), ("why", "left")):
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for s in review.stages:
         seconds = max((a.finished_s for a in s.attempts), default=0.0) - min((a.started_s for a in s.attempts), default=0.0)
+        outcome = getattr(s, "trust", s.outcome)
         table.add_row(s.id + (" (synthesis)" if s.is_synthesis and s.id != "synthesis" else ""),
-                      f"[{OUTCOME_STYLE.get(s.outcome, 'white')}]{s.outcome}[/]", str(len(s.attempts)),
+                      f"[{OUTCOME_STYLE.get(outcome, 'white')}]{outcome}[/]", str(len(s.attempts)),
                       f"{s.usage.total_tokens:,}", f"{seconds:.1f}", s.reason)
     console.print(table)
     cost = f", cost {review.cost:.4f} {review.currency}" if review.cost is not None else ""

@@ -11,7 +11,7 @@ from kit_helpers import cli, EXAMPLES  # noqa: F401  (cli is a fixture)
 
 from designsim.scorecard import default_criteria
 
-CASES = ["batch-recovery", "jit-generation"]
+CASES = ["batch-recovery", "jit-generation", "jit-generation-fixed"]
 
 
 def _copy(case: str, tmp_path):
@@ -28,6 +28,69 @@ def test_shipped_golden_sets_pass(cli, case):
     assert data["mismatches"] == 0 and data["judge"].startswith("off")
     expects = {r["expect"] for r in data["results"]}
     assert expects == {"pass", "fail"}, "a golden set needs known-good and known-bad outputs"
+    assert all(r["trust"] == {"pass": "trusted", "fail": "untrusted"}[r["expect"]] for r in data["results"])
+    # an untrusted output never decides the change; a trusted one decides by its verdict
+    assert all(r["decision"] == "inconclusive" for r in data["results"] if r["actual"] != "pass")
+
+
+def _results(cli, case: str) -> dict[str, dict]:
+    code, out, _ = cli("test", "--json", EXAMPLES / case / ".simulation.yml")
+    assert code == 0
+    return {r["name"]: r for r in json.loads(out)["results"]}
+
+
+def test_trust_and_decision_are_separate_in_the_jit_golden_set(cli):
+    """A sound simulation that finds a blocker is trusted and fails the change; a
+    verdict table that drops a row or names an unknown id makes the output untrusted."""
+    results = _results(cli, "jit-generation")
+    for name in ("state_good", "naming_good", "idempotency_good", "synthesis_good"):
+        assert (results[name]["actual"], results[name]["decision"], results[name]["expected_decision"]) == ("pass", "fail", "fail"), name
+    for name in ("state_missing_row", "state_unknown_id"):
+        r = results[name]
+        assert r["trust"] == "untrusted" and r["actual"] == "fail" and r["decision"] == "inconclusive", name
+        assert r["failures"], name
+
+
+def test_the_fixed_golden_set_passes_the_change(cli):
+    results = _results(cli, "jit-generation-fixed")
+    for name in ("state_all_respected", "synthesis_all_respected"):
+        assert (results[name]["actual"], results[name]["decision"]) == ("pass", "pass"), name
+    outside = results["state_evidence_outside_diff"]
+    assert outside["actual"] == "fail" and outside["decision"] == "inconclusive" and outside["failures"]
+
+
+def test_golden_sets_label_every_kind_of_decision():
+    decisions, trusts = set(), set()
+    for case in CASES:
+        for label in (EXAMPLES / case / ".designsim" / "golden").glob("*.yml"):
+            data = yaml.safe_load(label.read_text())
+            decisions.add(data.get("decision"))
+            trusts.add(data.get("trust"))
+    assert {"pass", "fail", "inconclusive"} <= decisions and {"trusted", "untrusted"} <= trusts
+
+
+@pytest.mark.parametrize("case, name, flipped", [("jit-generation", "state_good", "pass"),
+                                                 ("jit-generation-fixed", "state_all_respected", "fail")])
+def test_a_flipped_decision_fails_the_suite(cli, tmp_path, case, name, flipped):
+    rulebook, golden = _copy(case, tmp_path)
+    label = golden / f"{name}.yml"
+    data = yaml.safe_load(label.read_text())
+    data["decision"] = flipped
+    label.write_text(yaml.safe_dump(data))
+    code, out, _ = cli("test", "--json", rulebook)
+    result = next(r for r in json.loads(out)["results"] if r["name"] == name)
+    assert code == 1 and result["actual"] == "pass" and not result["matched"]
+    assert result["detail"].startswith(f"expected decision {flipped}, got ")
+
+
+def test_a_flipped_trust_label_fails_the_suite(cli, tmp_path):
+    rulebook, golden = _copy("jit-generation", tmp_path)
+    label = golden / "state_missing_row.yml"
+    data = yaml.safe_load(label.read_text())
+    data.update(trust="trusted", decision="fail")
+    label.write_text(yaml.safe_dump(data))
+    code, out, _ = cli("test", rulebook)
+    assert code == 1 and "MISMATCH: state_missing_row" in out
 
 
 def test_golden_sets_cover_the_known_bad_kinds():
@@ -55,6 +118,8 @@ def test_a_flipped_label_fails_the_suite(cli, tmp_path, case, name):
     data = yaml.safe_load(label.read_text())
     data["expect"] = "fail" if data["expect"] == "pass" else "pass"
     data.pop("failing", None)
+    data.pop("trust", None)
+    data.pop("decision", None)
     label.write_text(yaml.safe_dump(data))
     code, out, _ = cli("test", rulebook)
     assert code == 1
@@ -122,6 +187,10 @@ def test_front_matter_labels(cli, tmp_path):
     (lambda g: (g / "empty.yml").write_text("stage: recovery\nexpect: fail\nevidence: nope.diff\n"), "not found"),
     (lambda g: (g / "empty.yml").write_text("stage: recovery\nexpect: pass\nfailing: [length]\n"), "makes no sense"),
     (lambda g: (g / "empty.yml").write_text("stage: [\n"), "not valid YAML"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\n"), "give the expected grade"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\nexpect: fail\ntrust: trusted\n"), "contradicts"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\ntrust: untrusted\ndecision: fail\n"), "cannot decide the change"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\ntrust: trusted\ndecision: maybe\n"), "bad label"),
 ])
 def test_bad_golden_input_is_exit_2(cli, tmp_path, edit, message):
     rulebook, golden = _copy("batch-recovery", tmp_path)
