@@ -55,8 +55,8 @@ def test_every_rulebook_field_has_a_description_and_the_schema_carries_examples(
     assert "baseline" in stage["depends_on"]["description"]
 
 
-def test_both_examples_validate_with_check_jsonschema():
-    assert len(EXAMPLES) == 2, EXAMPLES
+def test_the_examples_validate_with_check_jsonschema():
+    assert len(EXAMPLES) >= 2, EXAMPLES  # batch-recovery and jit-generation (and the fixed JIT case)
     done = subprocess.run([_checker(), "--schemafile", str(COMMITTED), *map(str, EXAMPLES)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -72,11 +72,23 @@ FIELD_DOCS: dict[str, tuple[str, list[Any]]] = {
                              "leave this out unless you have measured a reason.", [1.0]),
     "Rulebook.max_output_tokens": ("Output-token limit of each stage's reply (tokens).", [8192]),
     "Rulebook.concurrency": ("Model calls in flight at once (stages without dependencies overlap).", [3]),
+    "Rulebook.gate": ("What the required check decides about the change: the lowest severity of a violated "
+                      "blocking constraint that fails the pull request.", [{"fail_on": "major"}]),
+    "Rulebook.samples": ("Independent fresh sessions per stage (1-9); with more than one, the samples must agree "
+                         "on each constraint's verdict for the stage to count.", [1, 3]),
+    "Gate.fail_on": ("blocker: only blocker violations fail; major: major and blocker; minor: any violation.",
+                     ["blocker", "major"]),
+    "Gate.min_agreement": ("With samples > 1: the fraction of samples (0.5-1.0) that must give a constraint the "
+                           "same verdict; unset means a strict majority.", [0.67]),
+    "Stage.samples": ("Overrides the rulebook's samples for this stage.", [3]),
+    "Synthesis.samples": ("Overrides the rulebook's samples for the synthesis.", [1]),
     "Rulebook.policy": ("How stage outcomes become the review's verdict.", []),
     "Rulebook.pricing": ("Prices per million tokens, for the cost line of the report.",
                          [{"input_per_million": 0.3, "output_per_million": 2.5, "currency": "USD"}]),
     "ComponentRef.component": ("Name of a library component (a file name without .md).", ["senior_systems_architect"]),
     "Constraint.id": ("Short id the matrix and the verdict refer to.", ["C1"]),
+    "Constraint.blocking": ("false makes the constraint advisory: its violations are reported but never fail "
+                            "the gate.", [True]),
     "Constraint.text": ("The rule, stated so a violation can be recognised.", ["goal_map.json is never half-written."]),
     "AntiGoal.text": ("The outcome to avoid.", ["Silently dropping a failed prompt"]),
     "AntiGoal.pattern": ("Python regular expression (case-insensitive); a match anywhere in an output fails "

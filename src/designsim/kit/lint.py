@@ -48,6 +48,7 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "gemini-2.5-pro": 1_048_576,
     "gemini-2.5-flash": 1_048_576,
     "gemini-2.5-flash-lite": 1_048_576,
+    "gemini-3.8-flash": 1_048_576,  # DESIGN.md "More facts, read 2026-12-01" (the models branch has the catalogue)
 }
 DEFAULT_CONTEXT_WINDOW = 1_048_576
 #: Above this share of the window a prompt is legal but advised against.
