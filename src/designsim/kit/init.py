@@ -37,7 +37,7 @@ from designsim.errors import ConfigError
 from designsim.fileio import atomic_write_text, backup_then_replace
 from designsim.prompts import PromptLibrary
 from designsim.rulebook import DEFAULT_RULEBOOK
-from designsim.schema import modeline, render_schema
+from designsim.schema import modeline
 
 #: The model ``init`` proposes: Google's current GA Flash model (DESIGN.md, "More facts,
 #: read 2026-12-01": gemini-2.5-flash is retired; gemini-3.8-flash is GA with a
