@@ -435,3 +435,14 @@ def test_token_estimate_and_models_load_without_diff_parsing():
             "assert not missing, missing\n")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_omitted_note_comes_first_inside_the_fence():
+    """Issue 13: a cut diff says so before any of its content, not after 60k tokens."""
+    files = "".join(f"diff --git a/f{i}.py b/f{i}.py\n--- a/f{i}.py\n+++ b/f{i}.py\n@@ -1 +1 @@\n-{'a' * 900}\n+{'b' * 900}\n"
+                    for i in range(40))
+    ev = build_evidence(files, EvidenceSettings(max_tokens=4_000), pr_title="t", pr_body="b")
+    assert ev.omitted_summary and ev.tokens <= 4_000
+    text = ev.included_text
+    assert text.index("## Omitted\n") < text.index("## Pull request") < text.index("## Diff:")
+    assert text.index(f"<{FENCE_TAG}>") < text.index("## Omitted\n")

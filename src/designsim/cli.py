@@ -29,10 +29,11 @@ COMMANDS: dict[str, str] = {
     "init": "designsim.kit.cli:init",
     "test": "designsim.kit.cli:test_rulebook",
     "components": "designsim.kit.cli:components",
+    "schema": "designsim.schema:schema",
 }
 
 HELP = {
-    "demo": "Replay the bundled JIT case study from a cassette and print the PR comment.",
+    "demo": "Replay a bundled case study (--case jit|fixed): the PR comment and the gate's decision.",
     "review": "Run a rulebook's staged simulations on a diff and grade them.",
     "grade": "Grade a saved simulation output with the scorecard.",
     "matrix": "Extract decision matrices from a simulation output.",
@@ -42,6 +43,7 @@ HELP = {
     "init": "Create a rulebook and PR workflow from the starter-kit worksheets.",
     "test": "Run a rulebook's regression suite of labelled outputs.",
     "components": "Manage the persona/protocol/constraint component library.",
+    "schema": "Print the rulebook's JSON Schema (editor completion for .simulation.yml).",
 }
 
 

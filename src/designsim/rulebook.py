@@ -53,6 +53,8 @@ class Constraint(_Strict):
 
     id: str = Field(pattern=_ID)
     text: str = Field(min_length=1)
+    #: ``False`` makes the constraint advisory: its violations are reported but never fail the gate
+    blocking: bool = True
 
 
 class AntiGoal(_Strict):
@@ -119,6 +121,8 @@ class Stage(_Strict):
     sections: list[str] | None = None
     depends_on: list[str] = []
     persona: PersonaSpec | None = None
+    #: independent fresh sessions for this stage (overrides the rulebook's ``samples``)
+    samples: int | None = Field(None, ge=1, le=9)
 
 
 class Synthesis(_Strict):
@@ -132,6 +136,8 @@ class Synthesis(_Strict):
     format: Format = "pathways"
     sections: list[str] | None = None
     persona: PersonaSpec | None = None
+    #: independent fresh sessions for the synthesis (overrides the rulebook's ``samples``)
+    samples: int | None = Field(None, ge=1, le=9)
 
 
 class Criterion(_Strict):
@@ -157,13 +163,37 @@ class ScorecardSettings(_Strict):
     grade_attempts: int = Field(2, ge=1, le=5)
 
 
-class Policy(_Strict):
-    """Maps outcomes to the gate's verdict.
+Severity = Literal["blocker", "major", "minor", "none"]
+#: Severity order, lowest first (``none`` is only used with respected / not applicable).
+SEVERITY_RANK: dict[str, int] = {"none": 0, "minor": 1, "major": 2, "blocker": 3}
 
-    ``on_failed``: what a stage whose grades never passed does to the gate
-    (``fail`` or ``warn``); ``on_inconclusive``: what happens when the model
-    was unavailable or the grader never produced a verdict (``error`` — the
-    status is ``error`` and exit code 3 —, ``fail``, or ``neutral``);
+
+class Gate(_Strict):
+    """What the required check decides (issue 8: the gate decides on the change,
+    not on the form of the simulation).
+
+    ``fail_on``: the lowest severity of a violated *blocking* constraint that
+    fails the pull request (``blocker`` by default: only blockers fail;
+    ``major`` fails on major and blocker; ``minor`` on any violation).
+    ``min_agreement``: with ``samples`` > 1, the fraction of samples (0.5–1.0)
+    that must give a constraint the same verdict for the stage to count;
+    unset means a strict majority (more than half). A tie is never agreement.
+    """
+
+    fail_on: Literal["blocker", "major", "minor"] = "blocker"
+    min_agreement: float | None = Field(None, ge=0.5, le=1.0)
+
+
+class Policy(_Strict):
+    """Maps the decision to the check's status.
+
+    ``on_failed``: what a decision of ``fail`` (a trusted stage reports a
+    violated blocking constraint at or above ``gate.fail_on``) does: ``fail``
+    (status ``failure``, exit 1) or ``warn`` (a visible warning, status
+    ``neutral``, exit 0; never shown as a pass); ``on_inconclusive``: what an
+    inconclusive decision does (a stage still untrusted after its attempts,
+    the model unavailable, samples that disagree): ``error`` — the status is
+    ``error`` and exit code 3 —, ``fail``, or ``neutral``;
     ``required``: stage ids that count (default: all, synthesis included).
     """
 
@@ -202,6 +232,9 @@ class Rulebook(_Strict):
     temperature: float = Field(0.4, ge=0.0, le=2.0)
     max_output_tokens: int = Field(8192, ge=256, le=65_536)
     concurrency: int = Field(3, ge=1, le=16)
+    #: independent fresh sessions per stage; each constraint's verdict is their majority
+    samples: int = Field(1, ge=1, le=9)
+    gate: Gate = Gate()
     policy: Policy = Policy()
     pricing: Pricing | None = None
 
@@ -230,7 +263,21 @@ class Rulebook(_Strict):
         for index, rid in enumerate(self.policy.required or []):
             if rid not in known:
                 raise _LocatedValueError(("policy", "required", index), f"unknown stage {rid!r}{_did_you_mean(rid, sorted(known))}")
+        constraint_ids: set[str] = set()
+        for index, constraint in enumerate(self.constraints):
+            if constraint.id in constraint_ids:
+                raise _LocatedValueError(("constraints", index, "id"), f"duplicate constraint id {constraint.id!r}")
+            constraint_ids.add(constraint.id)
         return self
+
+    def stage_samples(self, stage_id: str) -> int:
+        """How many independent sessions ``stage_id`` gets (its own ``samples``, else the rulebook's)."""
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage.samples or self.samples
+        if self.synthesis and self.synthesis.id == stage_id:
+            return self.synthesis.samples or self.samples
+        return self.samples
 
     def stage_ids(self) -> list[str]:
         """Stage ids in file order, then the synthesis id if any."""
@@ -330,6 +377,8 @@ class YamlPositions:
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.values: dict[tuple, tuple[int, int]] = {}
         self.duplicates: list[tuple[tuple, tuple[int, int]]] = []
+        #: where each duplicated key first appeared (path -> (line, column))
+        self.first_seen: dict[tuple, tuple[int, int]] = {}
         # nodes whose children were walked: an alias is walked once, so a self-referencing
         # alias (&x [*x]) cannot recurse and nested aliases ("billion laughs") stay linear
         self._walked: set[int] = set()
@@ -356,6 +405,7 @@ class YamlPositions:
                 key = key_node.value
                 if key in seen:
                     self.duplicates.append((path + (key,), self._pos(key_node)))
+                    self.first_seen.setdefault(path + (key,), self.keys[path + (key,)])
                 seen.add(key)
                 self.keys[path + (key,)] = self._pos(key_node)
                 self._walk(value_node, path + (key,))
@@ -507,6 +557,39 @@ def _construct(root: yaml.Node | None) -> Any:
     return yaml.SafeLoader("").construct_document(root)
 
 
+def yaml_error_hint(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """``(line, column, message)`` for a YAML syntax error, with a hint a person can act on.
+
+    PyYAML reports an unclosed quote at the end of the file; the hint points at
+    the opening quote (the error's ``context_mark``). A tab used for indentation
+    says to use spaces (YAML forbids tabs there, YAML 1.2 §6.1). A stray ``:``
+    in a plain value says to quote it or fix the indentation. Otherwise the
+    parser's own words, prefixed ``not valid YAML``. Lines and columns are 1-based.
+    """
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    mark = problem_mark or context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or ""
+    context = exc.context or ""
+    words = " ".join(filter(None, [context, problem]))
+    if "'\\t'" in problem or "\t" in problem:
+        return line, column, ("not valid YAML: a tab character here; YAML indentation must use spaces "
+                              "(replace the tab with spaces)")
+    if "quoted scalar" in context and context_mark is not None:
+        quote = context_mark.buffer[context_mark.pointer] if context_mark.buffer else '"'
+        if quote not in "\"'":
+            quote = '"'
+        return (context_mark.line + 1, context_mark.column + 1,
+                f"not valid YAML: the {quote} opened here is never closed (add the closing {quote}; "
+                f"{'double it as ' + quote * 2 if quote == chr(39) else 'escape it as ' + chr(92) + quote} for a quote inside)")
+    if "mapping values are not allowed" in problem:
+        return line, column, ("not valid YAML: a ':' where a value was expected; quote a value that contains ': ', "
+                              "or align this key with the keys above it")
+    if "found character '%'" in problem or "found character '@'" in problem or "found character '`'" in problem:
+        return line, column, f"not valid YAML: {words} (quote a value that starts with this character)"
+    return line, column, f"not valid YAML: {words}"
+
+
 def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
     """Parse and validate rulebook YAML ``text``; ``source`` names it in errors.
 
@@ -520,15 +603,15 @@ def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
             root = yaml.compose(text, Loader=yaml.SafeLoader)  # raises with the pure parser's (documented) positions
         data = _construct(root)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise RulebookError([RulebookIssue(source, line, column, "", f"not valid YAML: {problem}")]) from exc
+        line, column, message = yaml_error_hint(exc)
+        raise RulebookError([RulebookIssue(source, line, column, "", message)]) from exc
     except yaml.YAMLError as exc:
         raise RulebookError([RulebookIssue(source, 1, 1, "", f"not valid YAML: {exc}")]) from exc
     positions = YamlPositions(root)
     issues = [
-        RulebookIssue(source, line, col, ".".join(map(str, path)), f"duplicate key {path[-1]!r} (YAML keeps only the last)")
+        RulebookIssue(source, line, col, ".".join(map(str, path)),
+                      f"duplicate key {path[-1]!r} (YAML keeps only the last): already set at line "
+                      f"{positions.first_seen.get(path, (line,))[0]}; delete or rename one of them")
         for path, (line, col) in positions.duplicates
     ]
     if not isinstance(data, dict):

@@ -22,12 +22,14 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from designsim import __version__
 from designsim.errors import ConfigError, ProviderError, QuotaExhausted, TruncatedReply
+from designsim.decision import ChangeVerdict, Decision, Finding, apply_overrides, combine_samples, parse_change_verdict
+from designsim.decision import decide as decide_gate
 from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
@@ -38,6 +40,8 @@ from designsim.scorecard import CheckResult, Scorecard, default_criteria, judge,
 Outcome = Literal["passed", "failed", "inconclusive", "skipped"]
 VerdictName = Literal["pass", "fail", "inconclusive", "neutral"]
 EXIT_CODES: dict[str, int] = {"pass": 0, "neutral": 0, "fail": 1, "inconclusive": 3}
+#: The check's status name (``Review.verdict``) for each decision, before ``policy.on_inconclusive``.
+_STATUS_OF_DECISION: dict[str, str] = {"pass": "pass", "fail": "fail", "warn": "neutral", "inconclusive": "inconclusive"}
 TEMPLATES = ["_shared_prefix.md.j2", "_blueprint.md.j2", "simulation.md.j2", "synthesis.md.j2", "judge.md.j2"]
 DEFAULT_PERSONA = "senior_systems_architect"
 
@@ -48,6 +52,8 @@ class Attempt(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     number: int
+    #: which of the stage's ``samples`` independent sessions this attempt belongs to (1-based)
+    sample: int = 1
     prompt: str
     output: str | None = None
     error: str | None = None
@@ -55,6 +61,8 @@ class Attempt(BaseModel):
     usage: Usage = Usage()
     started_s: float = 0.0
     finished_s: float = 0.0
+    #: the output's parsed "Verdict on this change" (None when absent or unusable)
+    change_verdict: ChangeVerdict | None = None
 
 
 class StageResult(BaseModel):
@@ -78,6 +86,15 @@ class StageResult(BaseModel):
     usage: Usage = Usage()
     #: for a ``skipped`` stage: the worst outcome among the predecessors that blocked it
     blocked_outcome: Literal["failed", "inconclusive"] | None = None
+    #: independent sessions run (``samples``) and the trusted stage's verdict per constraint
+    samples: int = 1
+    findings: list[Finding] = []
+
+    @property
+    def trust(self) -> str:
+        """``trusted`` (the scorecard passed), ``untrusted`` (no attempt passed),
+        ``inconclusive`` or ``skipped``: the scorecard's word, not the change's."""
+        return {"passed": "trusted", "failed": "untrusted"}.get(self.outcome, self.outcome)
 
     @property
     def effective_outcome(self) -> str:
@@ -109,7 +126,11 @@ class Review(BaseModel):
     rulebook: str
     model: str
     judge_model: str
+    #: the check's status name, derived from ``decision`` and ``policy.on_inconclusive``
+    #: (``warn`` shows as ``neutral``); kept for the action's status mapping
     verdict: VerdictName
+    #: what the gate decided about the change (issue 8): the source of ``verdict`` and ``exit_code``
+    decision: Decision
     exit_code: int
     summary: str
     stages: list[StageResult]
@@ -122,6 +143,16 @@ class Review(BaseModel):
     started_at: str
     duration_s: float
     head_sha: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decision_from_verdict(cls, data):
+        """A Review built without a ``decision`` (an older JSON report, a test
+        fixture) gets one derived from its ``verdict`` and ``summary``."""
+        if isinstance(data, dict) and "decision" not in data and "verdict" in data:
+            legacy = {"pass": "pass", "fail": "fail", "neutral": "warn", "inconclusive": "inconclusive"}
+            data = {**data, "decision": {"verdict": legacy.get(data["verdict"], "inconclusive"), "reason": data.get("summary", "")}}
+        return data
 
 
 # ------------------------------------------------------------------ planning
@@ -178,10 +209,32 @@ class ReviewPlan:
     protocol: str | None
     library: PromptLibrary
     evidence_summary: EvidenceSummary = field(default_factory=EvidenceSummary)
+    #: True when the plan reviews a change (built from a diff): every stage then
+    #: ends with a "Verdict on this change" the scorecard requires
+    review_change: bool = False
+    #: paths of every file in the diff (the verdict's evidence must name one)
+    diff_files: list[str] = field(default_factory=list)
 
     @property
     def judge_model(self) -> str:
         return self.rulebook.scorecard.judge_model or self.rulebook.model
+
+    @property
+    def requires_verdict(self) -> bool:
+        """Whether outputs must carry a "Verdict on this change" (a change is
+        reviewed and the rulebook has constraints to judge it against)."""
+        return self.review_change and bool(self.constraints)
+
+    def criteria(self, stage: "ResolvedStage"):
+        """The judge's criteria for ``stage``: the rulebook's, else the white
+        paper's defaults (plus "the verdict follows from the analysis" when a
+        verdict is required)."""
+        custom = self.rulebook.scorecard.criteria
+        if not custom:
+            return default_criteria(stage.format, change_verdict=self.requires_verdict)
+        if self.requires_verdict and not any(c.id == "verdict" for c in custom):
+            return list(custom) + [c for c in default_criteria(stage.format, change_verdict=True) if c.id == "verdict"]
+        return list(custom)
 
 
 def _persona_text(spec, library: PromptLibrary, fallback: str) -> str:
@@ -193,10 +246,13 @@ def _persona_text(spec, library: PromptLibrary, fallback: str) -> str:
 
 
 def resolve_plan(rulebook: Rulebook, evidence_text: str, library: PromptLibrary | None = None,
-                 evidence_summary: EvidenceSummary | None = None) -> ReviewPlan:
+                 evidence_summary: EvidenceSummary | None = None, *, review_change: bool = False,
+                 diff_files: list[str] | None = None) -> ReviewPlan:
     """Resolve personas, goal-map parts and blueprints for every stage.
 
-    Raises :class:`ConfigError` for a missing component or template.
+    ``review_change`` (set by :func:`designsim.review.build_plan`) asks every
+    stage for a "Verdict on this change" whose evidence names one of
+    ``diff_files``. Raises :class:`ConfigError` for a missing component or template.
     """
     library = library or PromptLibrary()
     constraints = list(rulebook.constraints)
@@ -226,7 +282,8 @@ def resolve_plan(rulebook: Rulebook, evidence_text: str, library: PromptLibrary 
         stages.append(ResolvedStage(syn.id, syn.title, syn.focus, syn.format, list(syn.sections or []),
                                     [s.id for s in rulebook.stages], persona, is_synthesis=True))
     effective = rulebook.model_copy(update={"constraints": constraints})
-    return ReviewPlan(effective, evidence_text, stages, constraints, protocol, library, evidence_summary or EvidenceSummary())
+    return ReviewPlan(effective, evidence_text, stages, constraints, protocol, library, evidence_summary or EvidenceSummary(),
+                      review_change=review_change, diff_files=list(diff_files or []))
 
 
 # ------------------------------------------------------------------ prompts
@@ -244,6 +301,7 @@ def _context(plan: ReviewPlan, stage: ResolvedStage, *, predecessors=(), grading
         "sections": stage.sections,
         "min_pathways": rb.output.min_pathways,
         "constraints": plan.constraints,
+        "review_change": plan.requires_verdict,
         "predecessors": [
             {"id": p.id, "title": p.title, "output": fence_safe(p.final_output or "", "earlier_simulation_output")}
             for p in predecessors
@@ -284,14 +342,19 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
     checks: list[CheckResult] = run_checks(
         output, stage.format, sections=stage.sections, constraints=plan.constraints, anti_goals=rb.anti_goals,
         min_pathways=rb.output.min_pathways, min_chars=rb.output.min_chars, max_chars=rb.output.max_chars,
-        evidence=plan.evidence_text,
+        evidence=plan.evidence_text, require_verdict=plan.requires_verdict, diff_files=plan.diff_files,
     )
+    verdict = None
+    if plan.requires_verdict:
+        parsed = parse_change_verdict(output, [c.id for c in plan.constraints], plan.diff_files)
+        verdict = parsed.verdict if parsed.ok else None
     if not all(c.passed for c in checks):
-        return Scorecard(format=stage.format, passed=False, checks=checks, judge_skipped="deterministic checks failed")
+        return Scorecard(format=stage.format, passed=False, checks=checks, judge_skipped="deterministic checks failed",
+                         change_verdict=verdict)
     if not rb.scorecard.judge or provider is None:
-        return Scorecard(format=stage.format, passed=True, checks=checks,
+        return Scorecard(format=stage.format, passed=True, checks=checks, change_verdict=verdict,
                          judge_skipped="judge disabled in the rulebook" if not rb.scorecard.judge else "no model available")
-    criteria = rb.scorecard.criteria or default_criteria(stage.format)
+    criteria = plan.criteria(stage)
     prompt = render_judge_prompt(plan, stage, output, criteria)
     slot = call_slot or asyncio.Semaphore(1)
     async with slot:
@@ -301,7 +364,7 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
         )
     return Scorecard(format=stage.format, passed=not error and all(r.passed for r in results), checks=checks,
                      criteria=results, grader_error=error, judge_attempts=used, judge_usage=usage,
-                     judge_transcripts=transcripts)
+                     judge_transcripts=transcripts, change_verdict=verdict)
 
 
 def _recommendation(stage: ResolvedStage, output: str, matrix: DecisionMatrix | None) -> str | None:
@@ -319,6 +382,31 @@ def _recommendation(stage: ResolvedStage, output: str, matrix: DecisionMatrix | 
 # ------------------------------------------------------------------ running
 
 
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a running review, for a live display (:mod:`designsim.terminal`).
+
+    ``kind``: ``attempt`` (a model call for ``attempt`` of ``attempts`` is starting),
+    ``graded`` (its reply arrived and was graded; ``passed`` says how it went) or
+    ``stage`` (the stage finished with ``outcome``). ``tokens`` is the stage's
+    total so far (input + output, judge included); ``elapsed_s`` seconds since
+    the review started (monotonic clock).
+    """
+
+    kind: Literal["attempt", "graded", "stage"]
+    stage: str
+    attempt: int = 0
+    attempts: int = 0
+    tokens: int = 0
+    elapsed_s: float = 0.0
+    outcome: str | None = None
+    passed: bool | None = None
+
+
+#: A callback that receives :class:`ProgressEvent` s; it must not raise.
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
 @dataclass
 class _Run:
     """Shared state of one review run."""
@@ -330,106 +418,177 @@ class _Run:
     t0: float
     #: set when a quota will not refill within the run: no further model calls
     halted: str | None = None
+    on_progress: ProgressCallback | None = None
+
+    def tell(self, kind: str, result: StageResult, **kw: Any) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ProgressEvent(kind, result.id, tokens=result.usage.total_tokens,  # type: ignore[arg-type]
+                                           elapsed_s=time.monotonic() - self.t0, **kw))
+
+
+@dataclass
+class _Sample:
+    """How one of a stage's independent sessions ended: ``status`` is
+    ``trusted`` (an attempt passed its scorecard; ``attempt`` is it),
+    ``untrusted`` (no attempt passed), ``grader_error`` (the judge never gave a
+    usable verdict) or ``unavailable`` (the model or grader failed; ``reason``)."""
+
+    status: Literal["trusted", "untrusted", "grader_error", "unavailable"]
+    attempt: Attempt | None = None
+    reason: str = ""
+
+
+async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result: StageResult,
+                      predecessors: list[StageResult], sample: int) -> _Sample:
+    """One independent session of ``stage``: up to ``scorecard.attempts``
+    fresh single-turn attempts until one is trusted."""
+    provider, slot, t0 = run.provider, run.slot, run.t0
+    attempts = plan.rulebook.scorecard.attempts
+    notes: list[str] = []
+    last: Attempt | None = None
+    for number in range(1, attempts + 1):
+        if run.halted:
+            return _Sample("unavailable", last, f"not run: {run.halted}")
+        prompt = render_stage_prompt(plan, stage, predecessors, notes)
+        attempt = Attempt(number=number, sample=sample, prompt=prompt, started_s=time.monotonic() - t0)
+        result.attempts.append(attempt)
+        last = attempt
+        run.tell("attempt", result, attempt=number, attempts=attempts)
+        request = GenerationRequest(
+            prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
+            temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
+            label=f"stage:{stage.id}", metadata={"attempt": number, "sample": sample},
+        )
+        try:
+            async with slot:
+                completion = await provider.generate(request)
+        except TruncatedReply as exc:
+            attempt.error = str(exc)
+            attempt.finished_s = time.monotonic() - t0
+            notes = ["the previous reply was cut off at the output-token limit: be more concise"]
+            continue
+        except ProviderError as exc:  # unavailable, quota, blocked prompt: no point re-asking
+            if isinstance(exc, QuotaExhausted):
+                run.halted = f"model quota exhausted ({exc.reason})"
+            attempt.error = str(exc)
+            attempt.finished_s = time.monotonic() - t0
+            return _Sample("unavailable", attempt, f"model unavailable: {exc}")
+        attempt.output = completion.text
+        attempt.usage = completion.usage
+        result.usage = result.usage + completion.usage
+        try:
+            card = await grade_output(plan, stage, completion.text, provider, label=f"judge:{stage.id}", call_slot=slot)
+        except ProviderError as exc:
+            if isinstance(exc, QuotaExhausted):
+                run.halted = f"model quota exhausted ({exc.reason})"
+            attempt.finished_s = time.monotonic() - t0
+            return _Sample("unavailable", attempt, f"grader unavailable: {exc}")
+        attempt.scorecard = card
+        attempt.change_verdict = card.change_verdict
+        attempt.finished_s = time.monotonic() - t0
+        result.usage = result.usage + card.judge_usage
+        run.tell("graded", result, attempt=number, attempts=attempts, passed=card.passed)
+        if card.passed:
+            return _Sample("trusted", attempt, f"passed on attempt {number} of {attempts}")
+        notes = card.failed_notes()
+    if last is not None and last.scorecard is not None and last.scorecard.grader_error:
+        return _Sample("grader_error", last, f"the grader never gave a usable verdict in {attempts} attempt(s)")
+    return _Sample("untrusted", last, f"no attempt passed the scorecard ({attempts} attempt(s))")
+
+
+def _show(result: StageResult, stage: ResolvedStage, attempt: Attempt | None) -> None:
+    """Make ``attempt``'s output the stage's final output (matrix, recommendation)."""
+    if attempt is None or attempt.output is None:
+        return
+    result.final_output = attempt.output
+    matrices = extract_matrices(attempt.output)
+    result.matrix = matrices[-1] if matrices else None  # the last matrix is the one graded and reported
+    result.recommendation = _recommendation(stage, attempt.output, result.matrix)
 
 
 async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
-    provider, results, done, slot, t0 = run.provider, run.results, run.done, run.slot, run.t0
+    results, done = run.results, run.done
     result = results[stage.id]
     try:
         for dep in stage.depends_on:
             await done[dep].wait()
         blocked = [d for d in stage.depends_on if results[d].outcome != "passed"]
         if blocked:
+            # never run on empty input: a stage behind an untrusted or inconclusive predecessor is inconclusive too
             worst = "inconclusive" if any(results[d].effective_outcome == "inconclusive" for d in blocked) else "failed"
             result.outcome, result.blocked_outcome = "skipped", worst
-            result.reason = f"not run: {', '.join(blocked)} did not pass"
+            result.reason = f"not run: {', '.join(f'{d} {results[d].trust}' for d in blocked)}"
             return
         predecessors = [results[d] for d in stage.depends_on]
-        attempts = plan.rulebook.scorecard.attempts
-        notes: list[str] = []
-        for number in range(1, attempts + 1):
-            if run.halted:
-                result.outcome, result.reason = "inconclusive", f"not run: {run.halted}"
-                return
-            prompt = render_stage_prompt(plan, stage, predecessors, notes)
-            attempt = Attempt(number=number, prompt=prompt, started_s=time.monotonic() - t0)
-            result.attempts.append(attempt)
-            request = GenerationRequest(
-                prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
-                temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
-                label=f"stage:{stage.id}", metadata={"attempt": number},
-            )
-            try:
-                async with slot:
-                    completion = await provider.generate(request)
-            except TruncatedReply as exc:
-                attempt.error = str(exc)
-                attempt.finished_s = time.monotonic() - t0
-                notes = ["the previous reply was cut off at the output-token limit: be more concise"]
-                continue
-            except ProviderError as exc:  # unavailable, quota, blocked prompt: no point re-asking
-                if isinstance(exc, QuotaExhausted):
-                    run.halted = f"model quota exhausted ({exc.reason})"
-                attempt.error = str(exc)
-                attempt.finished_s = time.monotonic() - t0
-                result.outcome, result.reason = "inconclusive", f"model unavailable: {exc}"
-                return
-            attempt.output = completion.text
-            attempt.usage = completion.usage
-            result.usage = result.usage + completion.usage
-            try:
-                card = await grade_output(plan, stage, completion.text, provider, label=f"judge:{stage.id}", call_slot=slot)
-            except ProviderError as exc:
-                if isinstance(exc, QuotaExhausted):
-                    run.halted = f"model quota exhausted ({exc.reason})"
-                attempt.finished_s = time.monotonic() - t0
-                result.outcome, result.reason = "inconclusive", f"grader unavailable: {exc}"
-                result.final_output = completion.text
-                return
-            attempt.scorecard = card
-            attempt.finished_s = time.monotonic() - t0
-            result.usage = result.usage + card.judge_usage
-            result.final_output = completion.text
-            matrices = extract_matrices(completion.text)
-            result.matrix = matrices[-1] if matrices else None
-            result.recommendation = _recommendation(stage, completion.text, result.matrix)
-            if card.passed:
-                result.outcome = "passed"
-                result.reason = f"passed on attempt {number} of {attempts}"
-                return
-            notes = card.failed_notes()
-        last = result.final_attempt
-        if last is not None and last.scorecard is not None and last.scorecard.grader_error:
-            result.outcome, result.reason = "inconclusive", f"the grader never gave a usable verdict in {attempts} attempt(s)"
-        else:
-            result.outcome, result.reason = "failed", f"no attempt passed the scorecard ({attempts} attempt(s))"
+        n = plan.rulebook.stage_samples(stage.id) if stage.id in plan.rulebook.stage_ids() else plan.rulebook.samples
+        result.samples = n
+        samples = list(await asyncio.gather(*(_run_sample(plan, stage, run, result, predecessors, k) for k in range(1, n + 1))))
+        result.attempts.sort(key=lambda a: (a.sample, a.number))
+        trusted = [x for x in samples if x.status == "trusted"]
+        unavailable = [x for x in samples if x.status == "unavailable"]
+        label = "" if n == 1 else f" ({len(trusted)}/{n} samples trusted)"
+        if not trusted:
+            _show(result, stage, next((x.attempt for x in reversed(samples) if x.attempt and x.attempt.output), None))
+            if unavailable:
+                result.outcome, result.reason = "inconclusive", unavailable[0].reason
+            elif all(x.status == "grader_error" for x in samples):
+                result.outcome, result.reason = "inconclusive", samples[0].reason
+            else:
+                result.outcome = "failed"
+                result.reason = next(x.reason for x in samples if x.status == "untrusted") + label
+            return
+        if not plan.requires_verdict:
+            _show(result, stage, trusted[0].attempt)
+            if len(trusted) * 2 <= n and n > 1:
+                result.outcome, result.reason = "inconclusive", f"only {len(trusted)}/{n} samples trusted"
+            else:
+                result.outcome, result.reason = "passed", (trusted[0].reason if n == 1 else f"{len(trusted)}/{n} samples trusted")
+            return
+        ids = [c.id for c in plan.constraints]
+        verdicts = [x.attempt.change_verdict if x.status == "trusted" and x.attempt else None for x in samples]
+        rows, disagreements = combine_samples(verdicts, ids, min_agreement=plan.rulebook.gate.min_agreement)
+        representative = next((x.attempt for x in trusted if x.attempt and x.attempt.change_verdict
+                               and all(x.attempt.change_verdict.get(r.constraint).verdict == r.verdict for r, _ in rows)), trusted[0].attempt)
+        _show(result, stage, representative)
+        result.findings = [Finding(stage=stage.id, constraint=r.constraint, verdict=r.verdict, severity=r.severity,
+                                   evidence=r.evidence, agreement=f"{k}/{n}") for r, k in rows]
+        if disagreements:
+            need = plan.rulebook.gate.min_agreement
+            rule = f"min_agreement {need:g}" if need is not None else "a strict majority"
+            result.outcome = "inconclusive"
+            result.reason = f"samples disagree (need {rule}): " + "; ".join(disagreements)
+            return
+        result.outcome = "passed"
+        result.reason = trusted[0].reason if n == 1 else f"{len(trusted)}/{n} samples trusted; verdicts agree"
     finally:
         done[stage.id].set()
+        run.tell("stage", result, attempt=len(result.attempts), attempts=plan.rulebook.scorecard.attempts,
+                 outcome=result.outcome)
 
 
-def decide(rulebook: Rulebook, stages: list[StageResult]) -> tuple[VerdictName, str]:
-    """Apply the rulebook's policy to stage outcomes: ``(verdict, summary)``.
+def status_of(rulebook: Rulebook, decision: Decision) -> VerdictName:
+    """The check's status name for ``decision``: ``warn`` shows as ``neutral``;
+    an inconclusive decision follows ``policy.on_inconclusive`` (``error`` keeps
+    ``inconclusive``, exit 3)."""
+    if decision.verdict == "inconclusive":
+        return {"error": "inconclusive", "fail": "fail", "neutral": "neutral"}[rulebook.policy.on_inconclusive]  # type: ignore[return-value]
+    return _STATUS_OF_DECISION[decision.verdict]  # type: ignore[return-value]
 
-    Stages outside ``policy.required`` never change the verdict but are named
-    in the summary when they did not pass.
-    """
-    required = set(rulebook.policy.required or [s.id for s in stages])
-    counted = [s for s in stages if s.id in required]
-    failed = [s.id for s in counted if s.effective_outcome == "failed"]
-    unsure = [s.id for s in counted if s.effective_outcome == "inconclusive"]
-    ignored = [f"{s.id} {s.effective_outcome}" for s in stages if s.id not in required and s.effective_outcome != "passed"]
-    tail = f"; not required by the policy: {', '.join(ignored)}" if ignored else ""
-    verdict: VerdictName
-    if failed and rulebook.policy.on_failed == "fail":
-        verdict, summary = "fail", f"{len(failed)} stage(s) failed the scorecard: {', '.join(failed)}"
-    elif unsure:
-        verdict = {"error": "inconclusive", "fail": "fail", "neutral": "neutral"}[rulebook.policy.on_inconclusive]  # type: ignore[assignment]
-        summary = f"{len(unsure)} stage(s) inconclusive: {', '.join(unsure)}"
-    elif failed:
-        verdict, summary = "pass", f"passed with warnings: {', '.join(failed)} failed the scorecard (policy: warn)"
-    else:
-        verdict, summary = "pass", f"all {len(counted)} required stage(s) passed the scorecard"
-    return verdict, summary + tail
+
+def stage_counts(stages: list[StageResult]) -> str:
+    """``"3 trusted, 1 untrusted, 1 skipped"``: each stage counted once by its own outcome."""
+    order = [("passed", "trusted"), ("failed", "untrusted"), ("inconclusive", "inconclusive"), ("skipped", "skipped")]
+    parts = [f"{n} {label}" for key, label in order if (n := sum(1 for s in stages if s.outcome == key))]
+    return ", ".join(parts)
+
+
+def decide(rulebook: Rulebook, stages: list[StageResult], overrides=()) -> tuple[Decision, VerdictName, str]:
+    """The gate policy (:func:`designsim.decision.decide`) plus overrides:
+    ``(decision, status name, summary line)``. The summary leads with the
+    decision's reason and counts the stages (skipped ones as skipped)."""
+    decision = apply_overrides(decide_gate(rulebook, stages), list(overrides), rulebook)
+    summary = f"{decision.reason} · stages: {stage_counts(stages)}"
+    return decision, status_of(rulebook, decision), summary
 
 
 def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
@@ -451,16 +610,19 @@ def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
     return h.hexdigest()
 
 
-async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None) -> Review:
-    """Run every stage of ``plan`` against ``provider`` and decide the verdict."""
+async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=(),
+                     on_progress: ProgressCallback | None = None) -> Review:
+    """Run every stage of ``plan`` against ``provider`` and decide (``overrides``:
+    :class:`~designsim.decision.Override` acceptances to apply to the decision)."""
     t0 = time.monotonic()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results = {s.id: StageResult(id=s.id, title=s.title, format=s.format, depends_on=s.depends_on, is_synthesis=s.is_synthesis)
                for s in plan.stages}
-    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0)
+    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0,
+               on_progress=on_progress)
     await asyncio.gather(*(_run_stage(plan, s, run) for s in plan.stages))
     stages = [results[s.id] for s in plan.stages]
-    verdict, summary = decide(plan.rulebook, stages)
+    decision, verdict, summary = decide(plan.rulebook, stages, overrides)
     usage = Usage()
     for s in stages:
         usage = usage + s.usage
@@ -471,12 +633,13 @@ async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | No
         currency = p.currency
     return Review(
         rulebook=plan.rulebook.name, model=plan.rulebook.model, judge_model=plan.judge_model, verdict=verdict,
-        exit_code=EXIT_CODES[verdict], summary=summary, stages=stages, waves=plan_waves(plan.rulebook), usage=usage,
+        decision=decision, exit_code=EXIT_CODES[verdict], summary=summary, stages=stages, waves=plan_waves(plan.rulebook), usage=usage,
         cost=cost, currency=currency, evidence=plan.evidence_summary, inputs_hash=inputs_hash(plan, head_sha=head_sha),
         started_at=started, duration_s=round(time.monotonic() - t0, 3), head_sha=head_sha,
     )
 
 
-def run_review_sync(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None) -> Review:
+def run_review_sync(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=(),
+                    on_progress: ProgressCallback | None = None) -> Review:
     """:func:`run_review` for synchronous callers (the CLI, the action)."""
-    return asyncio.run(run_review(plan, provider, head_sha=head_sha))
+    return asyncio.run(run_review(plan, provider, head_sha=head_sha, overrides=overrides, on_progress=on_progress))

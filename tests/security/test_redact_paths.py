@@ -14,7 +14,7 @@ import pytest
 from designsim.cli import main
 from designsim.testing import FakeGeminiServer, error_reply, json_reply, text_reply
 
-from reviewkit import flaw_output, judge_json
+from reviewkit import criterion_ids, flaw_output, judge_json
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "security"
 SECRETS = {
@@ -94,7 +94,7 @@ def test_recorded_cassette_never_holds_a_key(tmp_path, secrets, capsys):
 
     def handler(req):
         if req.wants_json:
-            return json_reply(judge_json(flaw_output("x"), "flaw"))
+            return json_reply(judge_json(flaw_output("x"), criterion_ids(req)))
         return text_reply(flaw_output("x") + "\n" + echo_all())
 
     with FakeGeminiServer(handler):
@@ -136,7 +136,7 @@ def test_lint_json_never_prints_a_key(tmp_path, secrets, capsys):
 
 
 def test_components_generate_writes_no_key(tmp_path, secrets, capsys):
-    with FakeGeminiServer(lambda req: text_reply("You are a careful auditor.\n" + echo_all())):
+    with FakeGeminiServer(lambda req: text_reply("You are a careful auditor. " + "You read every change twice and name each risk plainly. " * 6 + "\n" + echo_all())):
         code = main(["components", "generate", "persona", "leaky_auditor", "--describe", "an auditor",
                      "--dir", str(tmp_path / "prompts")])
     assert code == 0

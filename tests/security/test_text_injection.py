@@ -16,7 +16,7 @@ from designsim.scorecard import run_checks
 from designsim.testing import FakeGeminiServer, json_reply, text_reply
 from designsim.untrusted import FENCE_TAGS, fence_safe, find_grader_directive, normalize, skeleton
 
-from reviewkit import flaw_output, judge_json, output_under_review
+from reviewkit import criterion_ids, flaw_output, judge_json, output_under_review
 
 DIFF = (Path(__file__).resolve().parent.parent / "fixtures" / "security" / "small.diff").read_bytes()
 FAST = RetryPolicy(attempts=2, initial_delay_s=0.01, max_delay_s=0.02)
@@ -63,7 +63,7 @@ def test_closing_tag_variant_in_the_pr_body_cannot_end_the_evidence_fence(varian
 
     def handler(req):
         if req.wants_json:
-            return json_reply(judge_json(output_under_review(req), "flaw"))
+            return json_reply(judge_json(output_under_review(req), criterion_ids(req)))
         return text_reply(flaw_output("x"))
 
     with FakeGeminiServer(handler) as server:
@@ -136,8 +136,8 @@ def test_notes_to_a_rerun_are_fenced_as_data_and_fence_safe(gemini_key):
     def handler(req):
         if req.wants_json:
             calls["judge"] += 1
-            reply = judge_json(output_under_review(req), "flaw", verdict="FAIL" if calls["judge"] == 1 else "PASS")
-            for c in reply["criteria"]:
+            reply = judge_json(output_under_review(req), criterion_ids(req), verdict="FAIL" if calls["judge"] == 1 else "PASS")
+            for c in reply.values():
                 c["reasoning"] = evil
             return json_reply(reply)
         return text_reply(flaw_output("x"))

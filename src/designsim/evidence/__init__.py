@@ -2,7 +2,8 @@
 
 Pipeline, one module per part::
 
-    source:  load_diff_bytes(path) | git_diff("A..B")  -> bytes;  decode_diff(bytes) -> (text, notes)
+    source:  load_diff_bytes(path) | git_diff("A..B")  -> bytes;  check_diff(bytes) refuses non-diffs;
+             decode_diff(bytes) -> (text, notes)
     parse:   parse_diff(text, EvidenceSettings)        -> [FileChange]
     budget:  priority_units / fit_to_budget            -> what fits, what is omitted
     render:  the blocks, the omitted summary, the fence
@@ -60,16 +61,18 @@ from designsim.tokens import CHARS_PER_TOKEN, estimate_tokens
 if TYPE_CHECKING:
     from designsim.evidence.build import build_evidence, evidence_from_bytes
     from designsim.evidence.parse import parse_diff
-    from designsim.evidence.source import decode_diff, git_diff, load_diff_bytes, read_extra_files
+    from designsim.evidence.source import check_diff, decode_diff, git_diff, load_diff_bytes, read_extra_files, unmatched_patterns
 
 _LAZY = {
     "build_evidence": "designsim.evidence.build",
     "evidence_from_bytes": "designsim.evidence.build",
     "parse_diff": "designsim.evidence.parse",
+    "check_diff": "designsim.evidence.source",
     "decode_diff": "designsim.evidence.source",
     "git_diff": "designsim.evidence.source",
     "load_diff_bytes": "designsim.evidence.source",
     "read_extra_files": "designsim.evidence.source",
+    "unmatched_patterns": "designsim.evidence.source",
 }
 
 __all__ = [
@@ -90,11 +93,13 @@ __all__ = [
     "path_matches",
     "load_diff_bytes",
     "git_diff",
+    "check_diff",
     "decode_diff",
     "parse_diff",
     "build_evidence",
     "evidence_from_bytes",
     "read_extra_files",
+    "unmatched_patterns",
 ]
 
 

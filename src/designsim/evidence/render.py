@@ -97,7 +97,8 @@ def _summary(entries: list[str], n_files: int, n_lines: int) -> str:
 _SECTION_DIFF = "## Diff: {n} files changed, +{a} -{r}\n\n"
 _SECTION_LISTED = "### Changes without content to show\n"
 _SECTION_EXTRA = "## Extra files from the repository\n\n"
-_SECTION_OMITTED = "\n## Omitted\n"
+#: First inside the fence, so the model knows before reading that the evidence is partial.
+_SECTION_OMITTED = "## Omitted\n"
 
 
 def opening() -> str:
@@ -140,15 +141,19 @@ def fixed_chars(pr_part: str, files: list[FileChange]) -> int:
     """Characters every rendering spends whatever is chosen: note, fence, PR part,
     section headers and the reserve for the omitted summary (:data:`SUMMARY_MAX_CHARS`)."""
     return (len(opening()) + len(closing()) + len(pr_part) + len(diff_header(files)) + len(_SECTION_LISTED) + 1
-            + len(_SECTION_EXTRA) + len(_SECTION_OMITTED) + SUMMARY_MAX_CHARS + 1)
+            + len(_SECTION_EXTRA) + len(_SECTION_OMITTED) + SUMMARY_MAX_CHARS + 2)
 
 
 def assemble(*, pr_part: str, files: list[FileChange], diff_enabled: bool, shown_blocks: list[str],
              listed: list[str], extra_blocks: list[str], summary: str | None) -> str:
-    """The whole evidence block, in order: note and opening tag, the pull request,
-    the diff (shown files in priority order, then listing-only changes), extra files,
-    the omitted summary, the closing tag."""
-    parts = [opening(), pr_part]
+    """The whole evidence block, in order: note and opening tag, the omitted summary
+    (at the top, so a reader knows the evidence is partial before reading it), the
+    pull request, the diff (shown files in priority order, then listing-only
+    changes), extra files, the closing tag."""
+    parts = [opening()]
+    if summary:
+        parts.append(f"{_SECTION_OMITTED}{summary}\n\n")
+    parts.append(pr_part)
     if files:
         parts.append(_neutralise(diff_header(files)))
         parts.extend(shown_blocks)
@@ -161,7 +166,5 @@ def assemble(*, pr_part: str, files: list[FileChange], diff_enabled: bool, shown
     if extra_blocks:
         parts.append(_SECTION_EXTRA)
         parts.extend(extra_blocks)
-    if summary:
-        parts.append(f"{_SECTION_OMITTED}{summary}\n")
     parts.append(closing())
     return "".join(parts)

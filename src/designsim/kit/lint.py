@@ -48,6 +48,7 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "gemini-2.5-pro": 1_048_576,
     "gemini-2.5-flash": 1_048_576,
     "gemini-2.5-flash-lite": 1_048_576,
+    "gemini-3.8-flash": 1_048_576,  # DESIGN.md "More facts, read 2026-12-01" (the models branch has the catalogue)
 }
 DEFAULT_CONTEXT_WINDOW = 1_048_576
 #: Above this share of the window a prompt is legal but advised against.
@@ -525,14 +526,25 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
 # --------------------------------------------------------------------------- entry points
 
 
+def evidence_file_errors(rb: Rulebook, where: "_Where", root: str | Path) -> list[Finding]:
+    """An error for each ``evidence.files`` glob that matches no file under ``root``
+    (the repository root): a misspelled path would silently send less evidence."""
+    from designsim.evidence.source import unmatched_patterns
+
+    return [where.finding("evidence-files", f"{rb.evidence.files[i]!r} matches no file under {Path(root).resolve()} "
+                          "(paths are relative to the repository root; check the spelling)", ("evidence", "files", i), key=False)
+            for i in unmatched_patterns(rb.evidence.files, root)]
+
+
 def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
     """Lint rulebook YAML ``text`` (``source`` names it in findings).
 
     ``library`` supplies templates and components (default: bundled only);
     ``context_window_override`` (tokens) replaces the model table, e.g. to
-    check a rulebook against a smaller model. Never raises for any input text:
-    every problem is a finding.
+    check a rulebook against a smaller model; ``root`` is the repository root that
+    ``evidence.files`` globs must match (None: not checked). Never raises for any
+    input text: every problem is a finding.
     """
     library = library or PromptLibrary()
     report = LintReport(source)
@@ -544,6 +556,8 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     where = _Where(text, source)
     report.errors.extend(template_syntax_errors(library))
     report.errors.extend(component_errors(rb, library, where))
+    if root is not None:
+        report.errors.extend(evidence_file_errors(rb, where, root))
     report.advice.extend(advise(rb, library, where))
     if not report.errors:
         sizes, errors, advice = stage_sizes(rb, library, where, window_override=context_window_override)
@@ -603,8 +617,9 @@ def workflow_advice(repo_root: str | Path) -> list[Finding]:
 
 
 def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
-    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding."""
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
+    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding.
+    ``evidence.files`` globs are checked against ``root`` (default: the rulebook's directory)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -612,8 +627,9 @@ def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
         return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
     except (OSError, UnicodeDecodeError) as exc:
         return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
-    report = lint_text(text, str(path), library=library, context_window_override=context_window_override)
-    report.advice.extend(workflow_advice(path.resolve().parent))  # the rulebook lives at the repository root
+    root = path.parent if root is None else root
+    report = lint_text(text, str(path), library=library, context_window_override=context_window_override, root=root)
+    report.advice.extend(workflow_advice(root))  # the repository's workflows: forks and check runs
     return report
 
 
@@ -631,4 +647,4 @@ def format_report(report: LintReport) -> str:
 
 
 __all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
-           "format_report", "lint_file", "lint_text", "workflow_advice"]
+           "evidence_file_errors", "format_report", "lint_file", "lint_text", "workflow_advice"]
