@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "test": "designsim.kit.cli:test_rulebook",
     "components": "designsim.kit.cli:components",
     "models": "designsim.commands.models:models",
+    "schema": "designsim.schema:schema",
 }
 
 HELP = {
@@ -44,6 +45,7 @@ HELP = {
     "test": "Run a rulebook's regression suite of labelled outputs.",
     "components": "Manage the persona/protocol/constraint component library.",
     "models": "List the Gemini model catalogue: limits, thinking, prices, lifecycle.",
+    "schema": "Print the rulebook's JSON Schema (editor completion for .simulation.yml).",
 }
 
 
@@ -63,6 +65,8 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
                 return _unavailable(name)
+            if exc.name and exc.name.split(".")[0] in BATCH_EXTRA_MODULES:
+                return _needs_batch_extra(name, exc.name)
             raise
         return getattr(module, attr)
 
@@ -70,6 +74,37 @@ class LazyGroup(click.Group):
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+#: Top-level modules of the ``batch`` extra (pyproject.toml); the review image leaves them out.
+BATCH_EXTRA_MODULES = ("pandas", "pyarrow", "numpy")
+
+
+def missing_batch_extra() -> str | None:
+    """The first module of the ``batch`` extra that is not installed (``None`` when all
+    are), found without importing it."""
+    import importlib.util
+
+    return next((m for m in BATCH_EXTRA_MODULES if importlib.util.find_spec(m) is None), None)
+
+
+def batch_extra_message(command: str, module: str) -> str:
+    """What to tell a user whose ``command`` needs the batch extra that lacks ``module``."""
+    return (f"'{command}' needs the batch extra ({module} is not installed): "
+            "pip install 'designsim[batch]' — the action's review image leaves pandas and pyarrow out; "
+            "use the batch image or build with --build-arg FLAVOUR=batch (README, \"The action's image\")")
+
+
+def _needs_batch_extra(name: str, module: str) -> click.Command:
+    """A stand-in for a command whose module needs the ``batch`` extra: exit 2
+    with the install command, before anything is read or spent."""
+
+    @click.command(name=name, help=HELP.get(name, ""), context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args):
+        raise click.UsageError(batch_extra_message(f"designsim {name}", module))
+
+    return missing
 
 
 def _unavailable(name: str) -> click.Command:
@@ -88,7 +123,17 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry. Turns :class:`DesignsimError` into its exit code with
-    one readable line on stderr (no traceback)."""
+    one readable line on stderr (no traceback); any other exception prints its
+    traceback and exits 3. stdout and stderr are redacted throughout
+    (:func:`designsim.redact.redacting_streams`): no GEMINI_API_KEY,
+    GOOGLE_API_KEY or GITHUB_TOKEN value is ever printed."""
+    from designsim.redact import redacting_streams
+
+    with redacting_streams():  # no secret reaches stdout or stderr, whatever the command prints
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="designsim", standalone_mode=False)
     except DesignsimError as exc:
@@ -102,6 +147,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, click.UsageError) else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except Exception:  # not designsim's own: print the traceback while stderr still redacts, exit 3
+        import traceback
+
+        traceback.print_exc()
+        click.echo("designsim: internal error (the traceback above); please report it", err=True)
+        return 3
     return int(result or 0)
 
 
