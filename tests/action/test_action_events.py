@@ -106,7 +106,10 @@ def test_bad_input_is_one_error_line(runner, sync_payload, capsys):
     runner.env(sync_payload, status="green")
     assert runner.run() == 2
     out = capsys.readouterr().out
-    assert out.startswith("::error") and "input status" in out
+    errors = [line for line in out.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "input status" in errors[0]
+    # reported like every fatal error: outputs and step summary written
+    assert runner.outputs()["verdict"] == "error" and "input status" in runner.summary.read_text()
 
 
 def test_workflow_dispatch_with_pr_input_fetches_the_pr(github, runner, payloads, capsys):
@@ -130,31 +133,56 @@ def _comment_payload(payloads, association: str, body: str = "/simulate") -> dic
     return payload
 
 
-def test_simulate_from_non_member_gets_a_polite_reply_and_nothing_runs(github, runner, payloads):
+def test_simulate_from_read_only_collaborator_gets_a_polite_reply_and_nothing_runs(github, runner, payloads):
     from designsim.testing import FakeGeminiServer
 
-    runner.env(_comment_payload(payloads, "CONTRIBUTOR"), "issue_comment", **{"gemini-api-key": "k" * 20})
+    payload = _comment_payload(payloads, "COLLABORATOR")  # author_association says collaborator: not enough
+    github.permissions[payload["comment"]["user"]["login"]] = "read"
+    runner.env(payload, "issue_comment", **{"gemini-api-key": "k" * 20})
     with FakeGeminiServer() as gemini:
         assert runner.run() == 0
     assert gemini.requests == []
-    assert [m for m, _ in github.requests] == ["POST"]  # the reply, nothing else
+    assert github.calls("GET", r"/collaborators/[^/]+/permission$")
+    assert [m for m, _ in github.requests if m != "GET"] == ["POST"]  # the reply, nothing else written
     (reply,) = github.comments
-    assert "only the repository's owners, members and collaborators" in reply["body"]
+    assert "write, maintain or admin" in reply["body"]
     assert github.statuses == [] and runner.outputs()["verdict"] == "skipped"
 
 
-def test_simulate_from_collaborator_runs(github, runner, payloads):
+@pytest.mark.parametrize("role", ["write", "maintain", "admin"])
+def test_simulate_from_maintainer_runs(github, runner, payloads, role):
     from actionkit import gemini_handler
 
     from designsim.testing import FakeGeminiServer
 
-    runner.env(_comment_payload(payloads, "COLLABORATOR", "/simulate please\nthanks"), "issue_comment",
-               **{"gemini-api-key": "k" * 20})
+    payload = _comment_payload(payloads, "NONE", "/simulate please\nthanks")  # association ignored: the role decides
+    github.permissions[payload["comment"]["user"]["login"]] = role
+    runner.env(payload, "issue_comment", **{"gemini-api-key": "k" * 20})
     with FakeGeminiServer(gemini_handler) as gemini:
         assert runner.run() == 0
     assert len(gemini.generate_requests()) == 2
     assert github.calls("GET", r"/pulls/2$")  # SHAs come from the API for issue_comment
     assert [s["state"] for s in github.statuses] == ["pending", "success"]
+
+
+@pytest.mark.parametrize("body", ["/SIMULATE", "/Simulate now", "/simulate"])
+def test_simulate_matches_like_the_workflows_startswith(body):
+    from designsim.action.context import is_command, parse_command
+
+    assert is_command(body) and parse_command(body).kind == "run"
+    assert not is_command(" /simulate") and not is_command("please /simulate")  # startsWith does not strip
+
+
+def test_accept_commands_parse():
+    from designsim.action.context import parse_command
+
+    c = parse_command("/simulate ACCEPT C1 the truncation is guarded upstream")
+    assert c.kind == "accept" and c.constraints == ("C1",) and c.reason == "the truncation is guarded upstream"
+    c = parse_command("/simulate accept C1, C3 both known")
+    assert c.constraints == ("C1", "C3") and c.reason == "both known"
+    c = parse_command("/simulate accept all release blocker waived by the owner")
+    assert c.all and c.constraints == () and c.reason.startswith("release")
+    assert parse_command("/simulate accept").constraints == () and parse_command("/simulate accept C1").reason == ""
 
 
 def _fork(sync_payload) -> dict:
@@ -163,30 +191,29 @@ def _fork(sync_payload) -> dict:
     return payload
 
 
-@pytest.mark.parametrize("kind, expected", [("commit-status", "pending"), ("check-run", "neutral")])
-def test_fork_without_key_is_neutral_with_howto_comment(github, runner, sync_payload, kind, expected):
+@pytest.mark.parametrize("kind", ["commit-status", "check-run"])
+@pytest.mark.parametrize("key", ["", "AIza-secret-that-a-fork-never-gets-000"])
+def test_fork_pull_request_is_skipped_before_any_write(github, runner, sync_payload, kind, key):
     from designsim.testing import FakeGeminiServer
 
-    runner.env(_fork(sync_payload), status=kind)
+    runner.env(_fork(sync_payload), status=kind, **({"gemini-api-key": key} if key else {}))
     with FakeGeminiServer() as gemini:
         assert runner.run() == 0
-    assert gemini.requests == []
-    (comment,) = github.comments
-    assert "/simulate" in comment["body"] and "not** a pass" in comment["body"] and "Run workflow" in comment["body"]
-    if kind == "commit-status":
-        (status,) = github.statuses
-        assert status["state"] == "pending" and "/simulate" in status["description"]
-    else:
-        (run,) = github.check_runs.values()
-        assert run["conclusion"] == expected and "fork" in run["output"]["title"].lower()
-    assert runner.outputs()["verdict"] == "neutral"
+    assert gemini.requests == []  # no model call
+    assert [m for m, _ in github.requests if m != "GET"] == []  # no write of any kind
+    assert github.comments == [] and github.statuses == [] and github.check_runs == {}
+    summary = runner.summary.read_text()
+    assert "/simulate" in summary and "pull_request_target" in summary and "never executes pull-request code" in summary
+    assert "read-only" in summary and "not** a pass" in summary
+    assert runner.outputs()["verdict"] == "skipped"
 
 
-def test_same_repo_without_key_is_error(github, runner, sync_payload, capsys):
+def test_same_repo_without_key_is_a_configuration_error(github, runner, sync_payload, capsys):
     runner.env(sync_payload)
-    assert runner.run() == 3
-    assert [s["state"] for s in github.statuses] == ["error"]
-    assert "::error title=designsim::no Gemini API key" in capsys.readouterr().out
+    assert runner.run() == 2  # as `designsim review` / `batch run` without a key
+    assert [s["state"] for s in github.statuses] == ["error"]  # never green, never left pending
+    assert "::error title=designsim::input gemini-api-key: no Gemini API key" in capsys.readouterr().out
+    assert runner.outputs()["verdict"] == "error"
 
 
 def test_missing_rulebook_on_base_is_a_config_error(github, runner, sync_payload, capsys):
