@@ -171,30 +171,33 @@ def test_output_missing_a_section_is_rerun_in_a_new_session(gemini_key, diff_byt
     assert "Proposed Solution" in two.prompt and "failed these checks" in two.prompt
 
 
-def test_judge_fail_on_every_attempt_fails_the_gate(gemini_key, diff_bytes):
+def test_judge_fail_on_every_attempt_is_inconclusive_not_a_failure(gemini_key, diff_bytes):
     def handler(req):
         if req.wants_json and "Marker Naming" in output_under_review(req):
             return json_reply(judge_json(output_under_review(req), "flaw", verdict="FAIL"))
         return default_handler(req)
 
     review, server, _ = run(handler, diff_bytes)
-    assert review.stages[1].outcome == "failed" and review.verdict == "fail" and review.exit_code == 1
+    # untrusted after its attempts: the simulation failed, not the change (issue 8, item 2)
+    assert review.stages[1].outcome == "failed" and review.verdict == "inconclusive" and review.exit_code == 3
+    assert review.decision.verdict == "inconclusive"
     assert len(stage_requests(server, "Naming")) == 2
     assert review.stages[3].outcome == "skipped"  # synthesis needs every stage
 
 
-def test_policy_warn_lets_a_failed_stage_through(gemini_key, diff_bytes):
+def test_policy_warn_never_turns_an_untrusted_stage_into_a_pass(gemini_key, diff_bytes):
     def handler(req):
         if req.wants_json and "Marker Naming" in output_under_review(req):
             return json_reply(judge_json(output_under_review(req), "flaw", verdict="FAIL"))
         return default_handler(req)
 
     review, _, _ = run(handler, diff_bytes, rulebook_text=RULEBOOK + "policy:\n  on_failed: warn\n")
-    # the synthesis was skipped because naming failed, so it counts as failed too
-    assert review.verdict == "pass" and review.summary == "passed with warnings: naming, synthesis failed the scorecard (policy: warn)"
+    # on_failed is about the change; an untrusted simulation stays inconclusive
+    assert review.decision.verdict == "inconclusive" and review.exit_code == 3
+    assert "naming untrusted" in review.summary and "1 skipped" in review.summary
     # a stage outside policy.required never changes the verdict, but the summary names it
     review, _, _ = run(handler, diff_bytes, rulebook_text=RULEBOOK + "policy:\n  required: [state, idem]\n")
-    assert review.verdict == "pass" and "not required by the policy: naming failed" in review.summary
+    assert review.verdict == "pass" and "not required by the policy: naming untrusted" in review.summary
 
 
 def test_every_real_diff_reviews_within_budget(gemini_key, realdata):

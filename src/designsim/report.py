@@ -187,5 +187,8 @@ def render_markdown(review: Review, *, library: PromptLibrary | None = None, max
 
 
 def render_json(review: Review) -> dict[str, Any]:
-    """Everything, transcripts included, as JSON-ready data."""
-    return review.model_dump(mode="json")
+    """Everything, transcripts included, as JSON-ready data; ``"decision"`` is
+    :class:`designsim.decision.Decision` (issue 8's fixed shape)."""
+    data = review.model_dump(mode="json")
+    data["decision"] = review.decision.model_dump(mode="json")
+    return data

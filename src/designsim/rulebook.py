@@ -53,6 +53,8 @@ class Constraint(_Strict):
 
     id: str = Field(pattern=_ID)
     text: str = Field(min_length=1)
+    #: ``False`` makes the constraint advisory: its violations are reported but never fail the gate
+    blocking: bool = True
 
 
 class AntiGoal(_Strict):
@@ -119,6 +121,8 @@ class Stage(_Strict):
     sections: list[str] | None = None
     depends_on: list[str] = []
     persona: PersonaSpec | None = None
+    #: independent fresh sessions for this stage (overrides the rulebook's ``samples``)
+    samples: int | None = Field(None, ge=1, le=9)
 
 
 class Synthesis(_Strict):
@@ -132,6 +136,8 @@ class Synthesis(_Strict):
     format: Format = "pathways"
     sections: list[str] | None = None
     persona: PersonaSpec | None = None
+    #: independent fresh sessions for the synthesis (overrides the rulebook's ``samples``)
+    samples: int | None = Field(None, ge=1, le=9)
 
 
 class Criterion(_Strict):
@@ -157,13 +163,37 @@ class ScorecardSettings(_Strict):
     grade_attempts: int = Field(2, ge=1, le=5)
 
 
-class Policy(_Strict):
-    """Maps outcomes to the gate's verdict.
+Severity = Literal["blocker", "major", "minor", "none"]
+#: Severity order, lowest first (``none`` is only used with respected / not applicable).
+SEVERITY_RANK: dict[str, int] = {"none": 0, "minor": 1, "major": 2, "blocker": 3}
 
-    ``on_failed``: what a stage whose grades never passed does to the gate
-    (``fail`` or ``warn``); ``on_inconclusive``: what happens when the model
-    was unavailable or the grader never produced a verdict (``error`` — the
-    status is ``error`` and exit code 3 —, ``fail``, or ``neutral``);
+
+class Gate(_Strict):
+    """What the required check decides (issue 8: the gate decides on the change,
+    not on the form of the simulation).
+
+    ``fail_on``: the lowest severity of a violated *blocking* constraint that
+    fails the pull request (``blocker`` by default: only blockers fail;
+    ``major`` fails on major and blocker; ``minor`` on any violation).
+    ``min_agreement``: with ``samples`` > 1, the fraction of samples (0.5–1.0)
+    that must give a constraint the same verdict for the stage to count;
+    unset means a strict majority (more than half). A tie is never agreement.
+    """
+
+    fail_on: Literal["blocker", "major", "minor"] = "blocker"
+    min_agreement: float | None = Field(None, ge=0.5, le=1.0)
+
+
+class Policy(_Strict):
+    """Maps the decision to the check's status.
+
+    ``on_failed``: what a decision of ``fail`` (a trusted stage reports a
+    violated blocking constraint at or above ``gate.fail_on``) does: ``fail``
+    (status ``failure``, exit 1) or ``warn`` (a visible warning, status
+    ``neutral``, exit 0; never shown as a pass); ``on_inconclusive``: what an
+    inconclusive decision does (a stage still untrusted after its attempts,
+    the model unavailable, samples that disagree): ``error`` — the status is
+    ``error`` and exit code 3 —, ``fail``, or ``neutral``;
     ``required``: stage ids that count (default: all, synthesis included).
     """
 
@@ -202,6 +232,9 @@ class Rulebook(_Strict):
     temperature: float = Field(0.4, ge=0.0, le=2.0)
     max_output_tokens: int = Field(8192, ge=256, le=65_536)
     concurrency: int = Field(3, ge=1, le=16)
+    #: independent fresh sessions per stage; each constraint's verdict is their majority
+    samples: int = Field(1, ge=1, le=9)
+    gate: Gate = Gate()
     policy: Policy = Policy()
     pricing: Pricing | None = None
 
@@ -230,7 +263,21 @@ class Rulebook(_Strict):
         for index, rid in enumerate(self.policy.required or []):
             if rid not in known:
                 raise _LocatedValueError(("policy", "required", index), f"unknown stage {rid!r}{_did_you_mean(rid, sorted(known))}")
+        constraint_ids: set[str] = set()
+        for index, constraint in enumerate(self.constraints):
+            if constraint.id in constraint_ids:
+                raise _LocatedValueError(("constraints", index, "id"), f"duplicate constraint id {constraint.id!r}")
+            constraint_ids.add(constraint.id)
         return self
+
+    def stage_samples(self, stage_id: str) -> int:
+        """How many independent sessions ``stage_id`` gets (its own ``samples``, else the rulebook's)."""
+        for stage in self.stages:
+            if stage.id == stage_id:
+                return stage.samples or self.samples
+        if self.synthesis and self.synthesis.id == stage_id:
+            return self.synthesis.samples or self.samples
+        return self.samples
 
     def stage_ids(self) -> list[str]:
         """Stage ids in file order, then the synthesis id if any."""

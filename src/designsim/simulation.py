@@ -24,10 +24,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from designsim import __version__
 from designsim.errors import ConfigError, ProviderError, QuotaExhausted, TruncatedReply
+from designsim.decision import ChangeVerdict, Decision, Finding, apply_overrides
+from designsim.decision import decide as decide_gate
 from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
@@ -37,6 +39,8 @@ from designsim.scorecard import CheckResult, Scorecard, default_criteria, judge,
 Outcome = Literal["passed", "failed", "inconclusive", "skipped"]
 VerdictName = Literal["pass", "fail", "inconclusive", "neutral"]
 EXIT_CODES: dict[str, int] = {"pass": 0, "neutral": 0, "fail": 1, "inconclusive": 3}
+#: The check's status name (``Review.verdict``) for each decision, before ``policy.on_inconclusive``.
+_STATUS_OF_DECISION: dict[str, str] = {"pass": "pass", "fail": "fail", "warn": "neutral", "inconclusive": "inconclusive"}
 TEMPLATES = ["_shared_prefix.md.j2", "_blueprint.md.j2", "simulation.md.j2", "synthesis.md.j2", "judge.md.j2"]
 DEFAULT_PERSONA = "senior_systems_architect"
 
@@ -47,6 +51,8 @@ class Attempt(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     number: int
+    #: which of the stage's ``samples`` independent sessions this attempt belongs to (1-based)
+    sample: int = 1
     prompt: str
     output: str | None = None
     error: str | None = None
@@ -54,6 +60,8 @@ class Attempt(BaseModel):
     usage: Usage = Usage()
     started_s: float = 0.0
     finished_s: float = 0.0
+    #: the output's parsed "Verdict on this change" (None when absent or unusable)
+    change_verdict: ChangeVerdict | None = None
 
 
 class StageResult(BaseModel):
@@ -77,6 +85,15 @@ class StageResult(BaseModel):
     usage: Usage = Usage()
     #: for a ``skipped`` stage: the worst outcome among the predecessors that blocked it
     blocked_outcome: Literal["failed", "inconclusive"] | None = None
+    #: independent sessions run (``samples``) and the trusted stage's verdict per constraint
+    samples: int = 1
+    findings: list[Finding] = []
+
+    @property
+    def trust(self) -> str:
+        """``trusted`` (the scorecard passed), ``untrusted`` (no attempt passed),
+        ``inconclusive`` or ``skipped``: the scorecard's word, not the change's."""
+        return {"passed": "trusted", "failed": "untrusted"}.get(self.outcome, self.outcome)
 
     @property
     def effective_outcome(self) -> str:
@@ -108,7 +125,11 @@ class Review(BaseModel):
     rulebook: str
     model: str
     judge_model: str
+    #: the check's status name, derived from ``decision`` and ``policy.on_inconclusive``
+    #: (``warn`` shows as ``neutral``); kept for the action's status mapping
     verdict: VerdictName
+    #: what the gate decided about the change (issue 8): the source of ``verdict`` and ``exit_code``
+    decision: Decision
     exit_code: int
     summary: str
     stages: list[StageResult]
@@ -121,6 +142,16 @@ class Review(BaseModel):
     started_at: str
     duration_s: float
     head_sha: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _decision_from_verdict(cls, data):
+        """A Review built without a ``decision`` (an older JSON report, a test
+        fixture) gets one derived from its ``verdict`` and ``summary``."""
+        if isinstance(data, dict) and "decision" not in data and "verdict" in data:
+            legacy = {"pass": "pass", "fail": "fail", "neutral": "warn", "inconclusive": "inconclusive"}
+            data = {**data, "decision": {"verdict": legacy.get(data["verdict"], "inconclusive"), "reason": data.get("summary", "")}}
+        return data
 
 
 # ------------------------------------------------------------------ planning
@@ -406,29 +437,29 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
         done[stage.id].set()
 
 
-def decide(rulebook: Rulebook, stages: list[StageResult]) -> tuple[VerdictName, str]:
-    """Apply the rulebook's policy to stage outcomes: ``(verdict, summary)``.
+def status_of(rulebook: Rulebook, decision: Decision) -> VerdictName:
+    """The check's status name for ``decision``: ``warn`` shows as ``neutral``;
+    an inconclusive decision follows ``policy.on_inconclusive`` (``error`` keeps
+    ``inconclusive``, exit 3)."""
+    if decision.verdict == "inconclusive":
+        return {"error": "inconclusive", "fail": "fail", "neutral": "neutral"}[rulebook.policy.on_inconclusive]  # type: ignore[return-value]
+    return _STATUS_OF_DECISION[decision.verdict]  # type: ignore[return-value]
 
-    Stages outside ``policy.required`` never change the verdict but are named
-    in the summary when they did not pass.
-    """
-    required = set(rulebook.policy.required or [s.id for s in stages])
-    counted = [s for s in stages if s.id in required]
-    failed = [s.id for s in counted if s.effective_outcome == "failed"]
-    unsure = [s.id for s in counted if s.effective_outcome == "inconclusive"]
-    ignored = [f"{s.id} {s.effective_outcome}" for s in stages if s.id not in required and s.effective_outcome != "passed"]
-    tail = f"; not required by the policy: {', '.join(ignored)}" if ignored else ""
-    verdict: VerdictName
-    if failed and rulebook.policy.on_failed == "fail":
-        verdict, summary = "fail", f"{len(failed)} stage(s) failed the scorecard: {', '.join(failed)}"
-    elif unsure:
-        verdict = {"error": "inconclusive", "fail": "fail", "neutral": "neutral"}[rulebook.policy.on_inconclusive]  # type: ignore[assignment]
-        summary = f"{len(unsure)} stage(s) inconclusive: {', '.join(unsure)}"
-    elif failed:
-        verdict, summary = "pass", f"passed with warnings: {', '.join(failed)} failed the scorecard (policy: warn)"
-    else:
-        verdict, summary = "pass", f"all {len(counted)} required stage(s) passed the scorecard"
-    return verdict, summary + tail
+
+def stage_counts(stages: list[StageResult]) -> str:
+    """``"3 trusted, 1 untrusted, 1 skipped"``: each stage counted once by its own outcome."""
+    order = [("passed", "trusted"), ("failed", "untrusted"), ("inconclusive", "inconclusive"), ("skipped", "skipped")]
+    parts = [f"{n} {label}" for key, label in order if (n := sum(1 for s in stages if s.outcome == key))]
+    return ", ".join(parts)
+
+
+def decide(rulebook: Rulebook, stages: list[StageResult], overrides=()) -> tuple[Decision, VerdictName, str]:
+    """The gate policy (:func:`designsim.decision.decide`) plus overrides:
+    ``(decision, status name, summary line)``. The summary leads with the
+    decision's reason and counts the stages (skipped ones as skipped)."""
+    decision = apply_overrides(decide_gate(rulebook, stages), list(overrides), rulebook)
+    summary = f"{decision.reason} · stages: {stage_counts(stages)}"
+    return decision, status_of(rulebook, decision), summary
 
 
 def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
@@ -450,8 +481,9 @@ def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
     return h.hexdigest()
 
 
-async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None) -> Review:
-    """Run every stage of ``plan`` against ``provider`` and decide the verdict."""
+async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=()) -> Review:
+    """Run every stage of ``plan`` against ``provider`` and decide (``overrides``:
+    :class:`~designsim.decision.Override` acceptances to apply to the decision)."""
     t0 = time.monotonic()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results = {s.id: StageResult(id=s.id, title=s.title, format=s.format, depends_on=s.depends_on, is_synthesis=s.is_synthesis)
@@ -459,7 +491,7 @@ async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | No
     run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0)
     await asyncio.gather(*(_run_stage(plan, s, run) for s in plan.stages))
     stages = [results[s.id] for s in plan.stages]
-    verdict, summary = decide(plan.rulebook, stages)
+    decision, verdict, summary = decide(plan.rulebook, stages, overrides)
     usage = Usage()
     for s in stages:
         usage = usage + s.usage
@@ -470,12 +502,12 @@ async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | No
         currency = p.currency
     return Review(
         rulebook=plan.rulebook.name, model=plan.rulebook.model, judge_model=plan.judge_model, verdict=verdict,
-        exit_code=EXIT_CODES[verdict], summary=summary, stages=stages, waves=plan_waves(plan.rulebook), usage=usage,
+        decision=decision, exit_code=EXIT_CODES[verdict], summary=summary, stages=stages, waves=plan_waves(plan.rulebook), usage=usage,
         cost=cost, currency=currency, evidence=plan.evidence_summary, inputs_hash=inputs_hash(plan, head_sha=head_sha),
         started_at=started, duration_s=round(time.monotonic() - t0, 3), head_sha=head_sha,
     )
 
 
-def run_review_sync(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None) -> Review:
+def run_review_sync(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=()) -> Review:
     """:func:`run_review` for synchronous callers (the CLI, the action)."""
-    return asyncio.run(run_review(plan, provider, head_sha=head_sha))
+    return asyncio.run(run_review(plan, provider, head_sha=head_sha, overrides=overrides))
