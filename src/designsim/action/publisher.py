@@ -120,7 +120,7 @@ class ResultTag:
     def outcome(self) -> str:
         """The verdict after overrides: ``accepted`` when maintainers accepted
         every violated blocking constraint (or ``all``), else :attr:`verdict`."""
-        if self.by and self.verdict in ("fail", "inconclusive", "warn"):
+        if self.by and self.verdict in ("fail", "warn"):  # inconclusive: nothing trusted to accept (decision.apply_overrides)
             if "*" in self.accepted or (self.violated and set(self.violated) <= set(self.accepted)):
                 return "accepted"
         return self.verdict

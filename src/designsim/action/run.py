@@ -131,26 +131,16 @@ def decision_reason(review) -> str:
 
 
 def failing_constraints(review, rulebook) -> tuple[str, ...]:
-    """Blocking constraint ids whose violation failed the gate: findings
-    ``violated`` by a trusted stage, of a constraint that is not
-    ``blocking: false``, at or above ``gate.fail_on`` (default blocker). Empty
-    when the review has no decision (before issue 8's gate) or did not fail."""
+    """Blocking constraint ids whose violation failed the gate
+    (:func:`designsim.decision.failing_findings`: violated by a trusted
+    deciding stage, not ``blocking: false``, at or above ``gate.fail_on``).
+    Empty when the review did not fail."""
+    from designsim.decision import failing_findings
+
     decision = getattr(review, "decision", None)
-    if decision is None or getattr(decision, "verdict", None) not in ("fail", "warn"):
+    if decision is None or decision.verdict not in ("fail", "warn"):
         return ()
-    gate = getattr(rulebook, "gate", None)
-    threshold = SEVERITY_RANK.get(str(getattr(gate, "fail_on", "blocker") or "blocker"), 3)
-    advisory = {c.id for c in getattr(rulebook, "constraints", []) or [] if getattr(c, "blocking", True) is False}
-    ids: list[str] = []
-    violated: list[str] = []
-    for f in getattr(decision, "findings", []) or []:
-        if str(getattr(f, "verdict", "")) != "violated":
-            continue
-        cid = str(getattr(f, "constraint", ""))
-        violated.append(cid)
-        if cid not in advisory and SEVERITY_RANK.get(str(getattr(f, "severity", "")), 0) >= threshold:
-            ids.append(cid)
-    return tuple(dict.fromkeys(ids or violated))
+    return tuple(dict.fromkeys(f.constraint for f in failing_findings(decision, rulebook)))
 
 
 def constraint_ids(rulebook) -> list[str]:
@@ -598,8 +588,14 @@ class ActionRun:
             problem = f"there is no designsim result on the current head `{sha[:12]}` to accept (run `{COMMAND}` first)"
         elif previous.tag.outcome in ("pass", "neutral", "accepted"):
             problem = f"the current head `{sha[:12]}` is not failing ({previous.tag.outcome}); nothing to accept"
-        elif previous.tag.verdict == "inconclusive" and not cmd.all:
-            problem = "the result is inconclusive (no constraint was judged violated): only `accept all <reason>` can override it"
+        elif previous.tag.verdict not in ("fail", "warn"):
+            problem = (f"the result on `{sha[:12]}` is {previous.tag.verdict}: nothing trusted was judged violated, so there "
+                       f"is nothing to accept; re-run it with `{COMMAND}`")
+        elif not cmd.all and not previous.tag.violated:
+            problem = "the failing result names no constraint ids; use `accept all <reason>`"
+        elif not cmd.all and not (set(cmd.constraints) & set(previous.tag.violated)):
+            problem = (f"{', '.join(cmd.constraints)} did not fail on `{sha[:12]}`; the failing constraints are "
+                       f"{', '.join(previous.tag.remaining or previous.tag.violated)}")
         if problem:
             return self.accept_refused(target, problem)
         tag = previous.tag
