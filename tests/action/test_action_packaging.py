@@ -85,6 +85,7 @@ def test_ci_runs_the_readme_command():
 
 
 @pytest.mark.slow
+@pytest.mark.network  # downloads from the package index: opt in with `-m network`
 def test_installs_like_the_dockerfile_into_a_fresh_venv(tmp_path):
     """docker/requirements.txt (binary wheels only) + the package with --no-deps, then the entry point."""
     venv = tmp_path / "venv"
