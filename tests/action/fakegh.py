@@ -69,6 +69,8 @@ class FakeGitHub:
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     injected: list[Injected] = field(default_factory=list)
+    #: ``{(base_sha, head_sha): diff bytes}`` served by the compare API; the pull request's own pair serves ``diff``
+    compare_diffs: dict = field(default_factory=dict)
     #: login -> role for the collaborator-permission endpoint (absent: 404, not a collaborator)
     permissions: dict = field(default_factory=dict)
     #: who the token is: statuses and comments it writes carry this login, check runs ``app_slug``
@@ -148,12 +150,13 @@ class FakeGitHub:
         if m := re.fullmatch(r"/compare/([0-9a-f]+)\.\.\.([0-9a-f]+)", path):
             base, head = m.groups()
             pr_base, pr_head = (self.pull.get("base") or {}).get("sha"), (self.pull.get("head") or {}).get("sha")
-            if (base, head) != (pr_base, pr_head):
-                return self._json(404, {"message": "No common ancestor between the given commits (fake knows one pair)"})
+            diff = self.compare_diffs.get((base, head), self.diff if (base, head) == (pr_base, pr_head) else None)
+            if diff is None:
+                return self._json(404, {"message": "No common ancestor between the given commits (unknown to the fake)"})
             if self.diff_too_large:
                 return self._json(406, {"message": "Sorry, this diff is taking too long to generate.",
                                         "errors": [{"resource": "Comparison", "field": "diff", "code": "too_large"}]})
-            return 200, {"Content-Type": "application/vnd.github.diff; charset=utf-8"}, self.diff.decode("utf-8", "replace")
+            return 200, {"Content-Type": "application/vnd.github.diff; charset=utf-8"}, diff.decode("utf-8", "replace")
         if m := re.fullmatch(r"/collaborators/([^/]+)/permission", path):
             login = m.group(1)
             role = self.permissions.get(login)
