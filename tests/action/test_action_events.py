@@ -261,8 +261,14 @@ def test_batch_mode_runs_designsim_batch(runner, monkeypatch, capsys):
     with FakeGeminiServer(lambda r: f"answer to {r.prompt}") as gemini:
         code = runner.run()
     assert code == 0 and len(gemini.generate_requests()) == 2
+    assert all(r.headers.get("x-goog-api-key") == "AIza-batch-secret-0000" for r in gemini.generate_requests())
+    import os
+
+    assert "GEMINI_API_KEY" not in os.environ  # the key was passed as an argument, not through the environment
     outputs = runner.outputs()
-    assert outputs["verdict"] == "pass" and outputs["report-path"].endswith("summary.json") and int(outputs["total-tokens"]) > 0
+    # a host path: relative to GITHUB_WORKSPACE, so it exists on the runner (not /github/workspace/…)
+    assert outputs["report-path"] == "out/summary.json" and (runner.tmp / outputs["report-path"]).is_file()
+    assert outputs["verdict"] == "pass" and int(outputs["total-tokens"]) > 0
     assert "designsim batch" in runner.summary.read_text()
     assert "AIza-batch-secret-0000" not in capsys.readouterr().out.replace("::add-mask::AIza-batch-secret-0000", "")
 
@@ -271,3 +277,18 @@ def test_batch_mode_dry_run_names_the_command(runner, capsys):
     runner.env({}, "workflow_dispatch", mode="recover", **{"batch-input": "p.csv", "batch-output": "out/RESULTS.pkl", "dry-run": "true"})
     assert runner.run() == 0
     assert "designsim batch recover --input p.csv --output out/RESULTS.pkl" in json.loads(capsys.readouterr().out)["skipped"]
+
+
+def test_batch_mode_without_a_key_exits_2_like_the_cli(runner, monkeypatch, capsys):
+    import pandas as pd
+
+    pd.DataFrame({"PROMPT_ID": [1], "PROMPT": ["one"]}).to_csv(runner.tmp / "prompts.csv", index=False)
+    runner.env({}, "workflow_dispatch", mode="batch", **{"batch-input": "prompts.csv", "batch-output": "out"})
+    assert runner.run() == 2
+    assert "no Gemini API key" in capsys.readouterr().out and runner.outputs()["verdict"] == "error"
+
+
+def test_batch_mode_bad_run_args_name_the_input(runner, capsys):
+    runner.env({}, "workflow_dispatch", mode="batch", **{"batch-input": "p.csv", "batch-output": "out", "run-args": "--rpmm 3"})
+    assert runner.run() == 2
+    assert "input run-args" in capsys.readouterr().out
