@@ -32,7 +32,7 @@ COMMANDS: dict[str, str] = {
 }
 
 HELP = {
-    "demo": "Replay the bundled JIT case study from a cassette and print the PR comment.",
+    "demo": "Replay a bundled case study (--case jit|fixed): the PR comment and the gate's decision.",
     "review": "Run a rulebook's staged simulations on a diff and grade them.",
     "grade": "Grade a saved simulation output with the scorecard.",
     "matrix": "Extract decision matrices from a simulation output.",

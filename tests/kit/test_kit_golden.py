@@ -11,7 +11,7 @@ from kit_helpers import cli, EXAMPLES  # noqa: F401  (cli is a fixture)
 
 from designsim.scorecard import default_criteria
 
-CASES = ["batch-recovery", "jit-generation"]
+CASES = ["batch-recovery", "jit-generation", "jit-generation-fixed"]
 
 
 def _copy(case: str, tmp_path):
@@ -28,6 +28,69 @@ def test_shipped_golden_sets_pass(cli, case):
     assert data["mismatches"] == 0 and data["judge"].startswith("off")
     expects = {r["expect"] for r in data["results"]}
     assert expects == {"pass", "fail"}, "a golden set needs known-good and known-bad outputs"
+    assert all(r["trust"] == {"pass": "trusted", "fail": "untrusted"}[r["expect"]] for r in data["results"])
+    # an untrusted output never decides the change; a trusted one decides by its verdict
+    assert all(r["decision"] == "inconclusive" for r in data["results"] if r["actual"] != "pass")
+
+
+def _results(cli, case: str) -> dict[str, dict]:
+    code, out, _ = cli("test", "--json", EXAMPLES / case / ".simulation.yml")
+    assert code == 0
+    return {r["name"]: r for r in json.loads(out)["results"]}
+
+
+def test_trust_and_decision_are_separate_in_the_jit_golden_set(cli):
+    """A sound simulation that finds a blocker is trusted and fails the change; a
+    verdict table that drops a row or names an unknown id makes the output untrusted."""
+    results = _results(cli, "jit-generation")
+    for name in ("state_good", "naming_good", "idempotency_good", "synthesis_good"):
+        assert (results[name]["actual"], results[name]["decision"], results[name]["expected_decision"]) == ("pass", "fail", "fail"), name
+    for name in ("state_missing_row", "state_unknown_id"):
+        r = results[name]
+        assert r["trust"] == "untrusted" and r["actual"] == "fail" and r["decision"] == "inconclusive", name
+        assert r["failures"], name
+
+
+def test_the_fixed_golden_set_passes_the_change(cli):
+    results = _results(cli, "jit-generation-fixed")
+    for name in ("state_all_respected", "synthesis_all_respected"):
+        assert (results[name]["actual"], results[name]["decision"]) == ("pass", "pass"), name
+    outside = results["state_evidence_outside_diff"]
+    assert outside["actual"] == "fail" and outside["decision"] == "inconclusive" and outside["failures"]
+
+
+def test_golden_sets_label_every_kind_of_decision():
+    decisions, trusts = set(), set()
+    for case in CASES:
+        for label in (EXAMPLES / case / ".designsim" / "golden").glob("*.yml"):
+            data = yaml.safe_load(label.read_text())
+            decisions.add(data.get("decision"))
+            trusts.add(data.get("trust"))
+    assert {"pass", "fail", "inconclusive"} <= decisions and {"trusted", "untrusted"} <= trusts
+
+
+@pytest.mark.parametrize("case, name, flipped", [("jit-generation", "state_good", "pass"),
+                                                 ("jit-generation-fixed", "state_all_respected", "fail")])
+def test_a_flipped_decision_fails_the_suite(cli, tmp_path, case, name, flipped):
+    rulebook, golden = _copy(case, tmp_path)
+    label = golden / f"{name}.yml"
+    data = yaml.safe_load(label.read_text())
+    data["decision"] = flipped
+    label.write_text(yaml.safe_dump(data))
+    code, out, _ = cli("test", "--json", rulebook)
+    result = next(r for r in json.loads(out)["results"] if r["name"] == name)
+    assert code == 1 and result["actual"] == "pass" and not result["matched"]
+    assert result["detail"].startswith(f"expected decision {flipped}, got ")
+
+
+def test_a_flipped_trust_label_fails_the_suite(cli, tmp_path):
+    rulebook, golden = _copy("jit-generation", tmp_path)
+    label = golden / "state_missing_row.yml"
+    data = yaml.safe_load(label.read_text())
+    data.update(trust="trusted", decision="fail")
+    label.write_text(yaml.safe_dump(data))
+    code, out, _ = cli("test", rulebook)
+    assert code == 1 and "MISMATCH: state_missing_row" in out
 
 
 def test_golden_sets_cover_the_known_bad_kinds():
@@ -42,7 +105,9 @@ def test_golden_sets_cover_the_known_bad_kinds():
 def test_appendix_c_is_labelled_with_the_grade_it_really_gets(cli):
     code, out, _ = cli("test", "--json", EXAMPLES / "batch-recovery" / ".simulation.yml")
     by_name = {r["name"]: r for r in json.loads(out)["results"]}
-    assert by_name["appendix_c"]["actual"] == "fail" and by_name["appendix_c"]["failures"] == ["constraints_addressed"]
+    # "Constraint #N" addresses the N-th constraint (issue 8): the paper's own answer is trusted
+    assert by_name["appendix_c"]["actual"] == "pass" and by_name["appendix_c"]["failures"] == []
+    assert by_name["constraint_never_named"]["failures"] == ["constraints_addressed"]
     assert by_name["appendix_c_with_ids"]["actual"] == "pass"
     original = (EXAMPLES / "batch-recovery" / ".designsim" / "golden" / "appendix_c.md").read_bytes()
     assert original == (EXAMPLES.parent / "tests" / "fixtures" / "appendix_c_response.md").read_bytes()
@@ -55,6 +120,8 @@ def test_a_flipped_label_fails_the_suite(cli, tmp_path, case, name):
     data = yaml.safe_load(label.read_text())
     data["expect"] = "fail" if data["expect"] == "pass" else "pass"
     data.pop("failing", None)
+    data.pop("trust", None)
+    data.pop("decision", None)
     label.write_text(yaml.safe_dump(data))
     code, out, _ = cli("test", rulebook)
     assert code == 1
@@ -74,7 +141,9 @@ def test_failing_for_the_wrong_reason_is_a_mismatch(cli, tmp_path):
 def test_restated_analysis_uses_the_examples_diff_when_present(cli, tmp_path):
     """Without an `evidence:` key the evidence is <rulebook dir>/change.diff."""
     rulebook, golden = _copy("jit-generation", tmp_path)
-    shutil.copy(golden / "evidence" / "orchestrator_jit.diff", rulebook.parent / "change.diff")
+    # the example's own diff plus the one state_restated copies from (verdicts must cite files of the diff)
+    change = rulebook.parent / "change.diff"
+    change.write_bytes(change.read_bytes() + (golden / "evidence" / "orchestrator_jit.diff").read_bytes())
     label = golden / "state_restated.yml"
     label.write_text("\n".join(l for l in label.read_text().splitlines() if not l.startswith("evidence:")) + "\n")
     assert cli("test", rulebook)[0] == 0
@@ -85,23 +154,26 @@ def test_restated_analysis_uses_the_examples_diff_when_present(cli, tmp_path):
 
 
 def _judge_reply(output: str, verdict: str) -> str:
+    """A judge reply in the pinned schema (criterion ids as keys)."""
     quote = next(line.strip() for line in output.splitlines() if len(line.strip()) > 40)[:60]
-    return json.dumps({"criteria": [{"id": c.id, "evidence_quote": quote, "reasoning": "as quoted", "verdict": verdict}
-                                    for c in default_criteria("pathways")], "summary": "graded"})
+    return json.dumps({c.id: {"evidence_quote": quote, "reasoning": "as quoted", "verdict": verdict}
+                       for c in default_criteria("pathways")})
 
 
 @pytest.mark.parametrize("verdict, expected_code", [("PASS", 0), ("FAIL", 1)])
 def test_the_judge_runs_from_a_cassette(cli, tmp_path, verdict, expected_code):
     rulebook, golden = _copy("batch-recovery", tmp_path)
-    good = (golden / "appendix_c_with_ids.md").read_text()
+    # the two outputs that pass the checks reach the judge, in file order
+    judged = ["appendix_c", "appendix_c_with_ids"]
     cassette = tmp_path / "judge.json"
-    cassette.write_text(json.dumps({"version": 1, "interactions": [{"label": "judge:recovery", "text": _judge_reply(good, verdict)}]}))
+    cassette.write_text(json.dumps({"version": 1, "interactions": [
+        {"label": "judge:recovery", "text": _judge_reply((golden / f"{name}.md").read_text(), verdict)} for name in judged]}))
     code, out, _ = cli("test", "--json", rulebook, "--cassette", cassette)
     data = json.loads(out)
     assert code == expected_code and data["judge"] == "replay"
-    good_result = next(r for r in data["results"] if r["name"] == "appendix_c_with_ids")
-    assert good_result["actual"] == verdict.lower()
-    assert all(r["matched"] for r in data["results"] if r["name"] != "appendix_c_with_ids")
+    for name in judged:
+        assert next(r for r in data["results"] if r["name"] == name)["actual"] == verdict.lower()
+    assert all(r["matched"] for r in data["results"] if r["name"] not in judged)
 
 
 def test_front_matter_labels(cli, tmp_path):
@@ -122,6 +194,10 @@ def test_front_matter_labels(cli, tmp_path):
     (lambda g: (g / "empty.yml").write_text("stage: recovery\nexpect: fail\nevidence: nope.diff\n"), "not found"),
     (lambda g: (g / "empty.yml").write_text("stage: recovery\nexpect: pass\nfailing: [length]\n"), "makes no sense"),
     (lambda g: (g / "empty.yml").write_text("stage: [\n"), "not valid YAML"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\n"), "give the expected grade"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\nexpect: fail\ntrust: trusted\n"), "contradicts"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\ntrust: untrusted\ndecision: fail\n"), "cannot decide the change"),
+    (lambda g: (g / "empty.yml").write_text("stage: recovery\ntrust: trusted\ndecision: maybe\n"), "bad label"),
 ])
 def test_bad_golden_input_is_exit_2(cli, tmp_path, edit, message):
     rulebook, golden = _copy("batch-recovery", tmp_path)

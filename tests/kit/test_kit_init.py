@@ -19,7 +19,6 @@ from designsim.kit.lint import lint_file
 from designsim.prompts import PromptLibrary
 from designsim.review import build_plan
 from designsim.rulebook import load_rulebook
-from designsim.scorecard import default_criteria
 from designsim.simulation import run_review_sync
 from designsim.testing import FakeProvider
 
@@ -53,14 +52,16 @@ def test_the_rulebook_is_accepted_by_a_review(cli, tmp_path):
     rb = load_rulebook(tmp_path / ".simulation.yml")
     diff = b"diff --git a/src/jobs/rerun.py b/src/jobs/rerun.py\n--- a/src/jobs/rerun.py\n+++ b/src/jobs/rerun.py\n@@ -1 +1,2 @@\n import os\n+import requests\n"
     plan = build_plan(rb, diff, library=PromptLibrary())
-    criteria = default_criteria("pathways")
     quote = "The recommended solution is **Pathway 1: The Post-Mortem Recovery Agent**."
+    # a review of a change compares the change as written with the alternatives and ends with its verdict (issue 8)
+    output = GOOD_OUTPUT.replace("The Manual Assist Toolkit", "The change as written") + (
+        "\n### Verdict on this change\n| Constraint | Verdict | Severity | Evidence |\n| --- | --- | --- | --- |\n"
+        "| C1 | respected | none | src/jobs/rerun.py only adds an import |\n| C2 | respected | none | src/jobs/rerun.py |\n")
 
     def respond(request):
         if request.label.startswith("stage:"):
-            return GOOD_OUTPUT
-        return {"criteria": [{"id": c.id, "evidence_quote": quote, "reasoning": "sound", "verdict": "PASS"} for c in criteria],
-                "summary": "good"}
+            return output
+        return {cid: {"evidence_quote": quote, "reasoning": "sound", "verdict": "PASS"} for cid in request.response_json_schema["required"]}
 
     fake = FakeProvider(respond)
     review = run_review_sync(plan, fake)

@@ -14,11 +14,26 @@ of recorded simulation outputs, each labelled with the grade it should get::
       evidence/pr.diff      any other file is ignored unless a label names it
 
 Label keys (:class:`GoldenLabel`): ``stage`` (a stage id of the rulebook, or
-its synthesis id), ``expect`` (``pass`` or ``fail``), optional ``reason``,
-optional ``failing`` (check names or criterion ids that must be among the
-failures, so a bad output fails *for the right reason*; ``anti_goal`` matches
-every ``anti_goal: …`` check), optional ``evidence`` (a diff, relative to the
-label's file, used as the evidence for this output instead of the default).
+its synthesis id); the expected grade, as ``trust`` (``trusted`` or
+``untrusted``: does the scorecard trust this output?) or its older spelling
+``expect`` (``pass`` = trusted, ``fail`` = untrusted), one of the two;
+optional ``decision`` (``pass``, ``fail``, ``warn`` or ``inconclusive``: what
+the gate decides about the *change* when this output is the stage's only
+attempt — an untrusted output is ``inconclusive``, a trusted one is ``fail``
+when its "Verdict on this change" reports a violated blocking constraint at or
+above ``gate.fail_on``); optional ``reason``; optional ``failing`` (check
+names or criterion ids that must be among the failures, so a bad output fails
+*for the right reason*; ``anti_goal`` matches every ``anti_goal: …`` check);
+optional ``evidence`` (a diff, relative to the label's file, used as the
+evidence for this output instead of the default). For example::
+
+    stage: state
+    trust: trusted
+    decision: fail          # its verdict finds C1 violated (blocker)
+    reason: names the crash windows and proposes an atomic commit point
+
+Trust and decision are separate questions (issue 8; seed 002, Appendix D):
+a sound simulation that finds a blocker is *trusted* and *fails* the change.
 
 Each output is graded exactly as a review grades it
 (:func:`designsim.simulation.grade_output`): the deterministic checks, then
@@ -37,7 +52,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from designsim.errors import ConfigError, ProviderError
 from designsim.prompts import PromptLibrary
@@ -49,14 +64,34 @@ DEFAULT_EVIDENCE = "change.diff"
 
 
 class GoldenLabel(BaseModel):
-    """The expected grade of one golden output (sidecar ``NAME.yml`` or front matter)."""
+    """The expected grade of one golden output (sidecar ``NAME.yml`` or front
+    matter). ``trust`` and ``expect`` say the same thing (give one; both must
+    agree); after validation ``expect`` is always set."""
 
     model_config = ConfigDict(extra="forbid")
     stage: str = Field(min_length=1)
-    expect: Literal["pass", "fail"]
+    expect: Literal["pass", "fail"] | None = None
+    trust: Literal["trusted", "untrusted"] | None = None
+    decision: Literal["pass", "fail", "warn", "inconclusive"] | None = None
     reason: str = ""
     failing: list[str] = []
     evidence: str | None = None
+
+    @model_validator(mode="after")
+    def _one_grade(self) -> "GoldenLabel":
+        if self.expect is None and self.trust is None:
+            raise ValueError("give the expected grade: trust (trusted | untrusted) or expect (pass | fail)")
+        implied = {"trusted": "pass", "untrusted": "fail"}.get(self.trust or "")
+        if self.expect is not None and implied is not None and implied != self.expect:
+            raise ValueError(f"trust: {self.trust} contradicts expect: {self.expect}; keep one")
+        if self.expect is None:
+            self.expect = implied  # type: ignore[assignment]
+        if self.trust is None:
+            self.trust = "trusted" if self.expect == "pass" else "untrusted"
+        if self.trust == "untrusted" and self.decision not in (None, "inconclusive"):
+            raise ValueError(f"an untrusted output cannot decide the change (decision: {self.decision}); "
+                             "its decision is inconclusive")
+        return self
 
 
 @dataclass
@@ -75,8 +110,11 @@ class GoldenCase:
 class GoldenResult:
     """The outcome of grading one case. ``actual`` is ``pass``, ``fail`` or
     ``error`` (the judge was unavailable or never gave a usable verdict);
-    ``matched`` is true when ``actual == expect`` and every ``failing`` name is
-    among the failures; ``failures`` lists failed checks and criteria."""
+    ``decision`` the gate's decision on the change from this output alone
+    (``None`` when it could not be computed); ``matched`` is true when
+    ``actual == expect``, every ``failing`` name is among the failures and, if
+    the label gives one, ``decision`` is the expected decision; ``failures``
+    lists failed checks and criteria."""
 
     case: GoldenCase
     actual: str
@@ -84,10 +122,14 @@ class GoldenResult:
     failures: list[str] = field(default_factory=list)
     detail: str = ""
     scorecard: Scorecard | None = None
+    decision: str | None = None
+    decision_reason: str = ""
 
     def as_dict(self) -> dict:
         return {"name": self.case.name, "stage": self.case.label.stage, "expect": self.case.label.expect,
-                "actual": self.actual, "matched": self.matched, "failures": self.failures, "detail": self.detail}
+                "trust": self.case.label.trust, "actual": self.actual,
+                "expected_decision": self.case.label.decision, "decision": self.decision,
+                "matched": self.matched, "failures": self.failures, "detail": self.detail}
 
 
 def _split_front_matter(text: str) -> tuple[str | None, str]:
@@ -106,7 +148,7 @@ def _parse_label(raw: str, where: Path) -> GoldenLabel:
     except yaml.YAMLError as exc:
         raise ConfigError(f"label is not valid YAML: {exc}", source=str(where)) from exc
     if not isinstance(data, dict):
-        raise ConfigError("label must be a mapping with 'stage' and 'expect'", source=str(where))
+        raise ConfigError("label must be a mapping with 'stage' and 'trust' (or 'expect')", source=str(where))
     try:
         return GoldenLabel.model_validate(data)
     except ValidationError as exc:
@@ -141,11 +183,11 @@ def load_golden(directory: str | Path, rulebook: Rulebook) -> list[GoldenCase]:
         elif sidecar is not None:
             label, label_path, output = _parse_label(sidecar.read_text(encoding="utf-8"), sidecar), sidecar, text
         else:
-            raise ConfigError(f"no label: add {path.with_suffix('.yml').name} (stage, expect) or YAML front matter", source=str(path))
+            raise ConfigError(f"no label: add {path.with_suffix('.yml').name} (stage, trust) or YAML front matter", source=str(path))
         if label.stage not in stages:
             raise ConfigError(f"unknown stage {label.stage!r}; the rulebook has {', '.join(stages)}", source=str(label_path), field="stage")
         if label.expect == "pass" and label.failing:
-            raise ConfigError("'failing' lists expected failures; it makes no sense with expect: pass", source=str(label_path), field="failing")
+            raise ConfigError("'failing' lists expected failures; it makes no sense with trust: trusted (expect: pass)", source=str(label_path), field="failing")
         if label.evidence and not (label_path.parent / label.evidence).is_file():
             raise ConfigError(f"evidence file {label.evidence!r} not found", source=str(label_path), field="evidence")
         cases.append(GoldenCase(path.stem, output, label, path, label_path))
@@ -162,18 +204,54 @@ def _has(failures: list[str], wanted: str) -> bool:
     return any(f == wanted or f.startswith(wanted + ":") for f in failures)
 
 
+def _diff_files(raw: bytes, rulebook: Rulebook) -> list[str]:
+    from designsim.evidence import decode_diff, parse_diff
+
+    if not raw.strip():
+        return []
+    text, _ = decode_diff(raw)
+    return [fc.path for fc in parse_diff(text, rulebook.evidence)]
+
+
+def case_decision(rulebook: Rulebook, stage, output: str, card: Scorecard, diff_files: list[str]):
+    """The gate's :class:`~designsim.decision.Decision` on the change if
+    ``output`` were the only attempt of ``stage`` and ``stage`` the only
+    required one: the stage is trusted when ``card`` passed, its findings are
+    the rows of the output's "Verdict on this change" (parsed against the
+    rulebook's constraint ids and ``diff_files``), and
+    :func:`designsim.decision.decide` applies ``gate.fail_on``, ``blocking``
+    and ``policy.on_failed`` exactly as a review does."""
+    from designsim.decision import Finding, decide, parse_change_verdict
+    from designsim.simulation import StageResult
+
+    trusted = card.passed and not card.grader_error
+    findings: list[Finding] = []
+    if trusted:
+        parsed = parse_change_verdict(output, [c.id for c in rulebook.constraints], diff_files)
+        rows = parsed.verdict.rows if parsed.verdict is not None else []
+        findings = [Finding(stage=stage.id, constraint=r.constraint, verdict=r.verdict, severity=r.severity,
+                            evidence=r.evidence) for r in rows]
+    result = StageResult(id=stage.id, title=stage.title, format=stage.format,
+                         outcome="passed" if trusted else ("inconclusive" if card.grader_error else "failed"),
+                         findings=findings)
+    only = rulebook.model_copy(update={"policy": rulebook.policy.model_copy(update={"required": [stage.id]})})
+    return decide(only, [result])
+
+
 async def _grade_all(rulebook: Rulebook, cases: list[GoldenCase], rulebook_dir: Path, library: PromptLibrary,
                      provider: Provider | None) -> list[GoldenResult]:
     from designsim.review import build_plan
 
     default = rulebook_dir / DEFAULT_EVIDENCE
     plans: dict[Path | None, object] = {}
+    files: dict[Path | None, list[str]] = {}
     results: list[GoldenResult] = []
     for case in cases:
         evidence = (case.label_path.parent / case.label.evidence) if case.label.evidence else (default if default.is_file() else None)
         if evidence not in plans:
             raw = evidence.read_bytes() if evidence else b""
             plans[evidence] = build_plan(rulebook, raw, library=library, source=str(evidence) if evidence else None)
+            files[evidence] = _diff_files(raw, rulebook)
         plan = plans[evidence]
         stage = next(s for s in plan.stages if s.id == case.label.stage)  # type: ignore[attr-defined]
         try:
@@ -186,14 +264,18 @@ async def _grade_all(rulebook: Rulebook, cases: list[GoldenCase], rulebook_dir: 
         failures = _failures(card)
         actual = "error" if card.grader_error else ("pass" if card.passed else "fail")
         missing = [f for f in case.label.failing if not _has(failures, f)]
-        matched = actual == case.label.expect and not missing
+        decision = case_decision(rulebook, stage, case.output, card, files[evidence])
+        wrong_decision = case.label.decision is not None and decision.verdict != case.label.decision
+        matched = actual == case.label.expect and not missing and not wrong_decision
         if card.grader_error:
             detail = "the judge never gave a usable verdict"
         elif missing:
             detail = f"expected to fail on {', '.join(missing)}"
+        elif wrong_decision:
+            detail = f"expected decision {case.label.decision}, got {decision.verdict}: {decision.reason}"
         else:
             detail = f"judge: {card.judge_skipped}" if card.judge_skipped and not failures else ""
-        results.append(GoldenResult(case, actual, matched, failures, detail, card))
+        results.append(GoldenResult(case, actual, matched, failures, detail, card, decision.verdict, decision.reason))
     return results
 
 
@@ -210,12 +292,16 @@ def results_table(results: list[GoldenResult], title: str):
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
-    for column in ("output", "stage", "expected", "actual", "", "failed checks / note"):
+    for column in ("output", "stage", "expected", "actual", "decision", "", "failed checks / note"):
         table.add_column(column, overflow="fold")
+    trust = {"pass": "trusted", "fail": "untrusted", "error": "error"}
     for r in results:
         note = ", ".join(r.failures) if r.failures else ""
         if r.detail:
             note = f"{note} — {r.detail}" if note else r.detail
-        table.add_row(r.case.name, r.case.label.stage, r.case.label.expect, r.actual,
-                      "✅" if r.matched else "❌", note)
+        decision = r.decision or "—"
+        if r.case.label.decision and r.case.label.decision != r.decision:
+            decision = f"{decision} (expected {r.case.label.decision})"
+        table.add_row(r.case.name, r.case.label.stage, trust[r.case.label.expect or "fail"], trust[r.actual],
+                      decision, "✅" if r.matched else "❌", note)
     return table
