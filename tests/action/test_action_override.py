@@ -190,3 +190,75 @@ def test_result_tag_round_trips_odd_ids():
     tag = ResultTag("fail", "a" * 32, ("C1", "perf;budget", "x,y"), ("x,y",), ("o'neil",))
     assert ResultTag.decode("https://h/p#" + tag.encode()) == tag
     assert ResultTag.decode("https://h/p") is None and ResultTag.decode("designsim:v1;verdict=pass;inputs=XYZ") is None
+
+
+VERDICT_SECTION = """
+
+### Verdict on this change
+| Constraint | Verdict | Severity | Evidence |
+| --- | --- | --- | --- |
+| C1 | violated | blocker | github/Requester.py: the pool is keyed on the hostname only, so hosts share sockets |
+| C2 | respected | none | github/Requester.py keeps every public signature unchanged |
+| C3 | violated | blocker | github/Requester.py: nothing ever evicts a pooled connection |
+"""
+
+
+def _failing_handler(req):
+    from actionkit import FLAW_OUTPUT, JUDGE_PASS
+
+    from designsim.testing import json_reply, text_reply
+
+    if req.wants_json:
+        judge = dict(JUDGE_PASS)
+        judge["verdict"] = {"evidence_quote": "the pool is keyed on the hostname only", "reasoning": "Follows from the analysis.",
+                            "verdict": "PASS"}
+        return json_reply(judge)
+    return text_reply(FLAW_OUTPUT + VERDICT_SECTION)
+
+
+def test_a_failing_review_then_accept_end_to_end(github, runner, payloads, sync_payload):
+    """The whole loop through the real google-genai client: the review fails on C1 and C3 (blockers), our
+    status says so in its tag, a maintainer accepts C1 (still failing), then C3 (success)."""
+    from designsim.testing import FakeGeminiServer
+
+    github.contents[".simulation.yml"] = RULEBOOK
+    github.permissions[MAINTAINER] = "write"
+    runner.env(sync_payload, **{"gemini-api-key": "AIza-override-key-000000"})
+    with FakeGeminiServer(_failing_handler):
+        assert runner.run() == 1
+    last = github.statuses[-1]
+    assert last["state"] == "failure" and last["description"].startswith("❌ C1, C3 violated")
+    assert ResultTag.decode(last["target_url"]).violated == ("C1", "C3")
+    assert runner.summary.read_text().splitlines()[0].startswith("## ❌ C1 violated (blocker)")
+    report = json.loads((runner.tmp / "designsim-report.json").read_text())
+    assert {f["constraint"] for f in report["decision"]["findings"] if f["verdict"] == "violated"} == {"C1", "C3"}
+
+    assert _run(runner, payloads, "/simulate accept C1 tenants never share a proxy here") == 1
+    assert github.statuses[-1]["state"] == "failure" and "still violated: C3" in github.statuses[-1]["description"]
+    assert _run(runner, payloads, "/simulate accept C3 pool size is capped by the OS") == 0
+    assert github.statuses[-1]["state"] == "success"
+    body = next(c["body"] for c in github.comments if "designsim:rulebook=pool-gate" in c["body"])
+    assert body.count(f"`{MAINTAINER}` accepted") == 2
+
+
+def test_accept_with_check_runs(github, runner, payloads, sync_payload):
+    from designsim.testing import FakeGeminiServer
+
+    github.contents[".simulation.yml"] = RULEBOOK
+    github.permissions[MAINTAINER] = "admin"
+    runner.env(sync_payload, **{"gemini-api-key": "AIza-override-key-000000", "status": "check-run"})
+    with FakeGeminiServer(_failing_handler):
+        assert runner.run() == 1
+    runner.env(_accept_payload(payloads, "/simulate accept all known"), "issue_comment",
+               **{"gemini-api-key": "AIza-override-key-000000", "status": "check-run"})
+    assert runner.run() == 0
+    newest = max(github.check_runs.values(), key=lambda r: r["id"])
+    assert newest["conclusion"] == "success" and ResultTag.decode(newest["external_id"]).outcome == "accepted"
+
+    # the same head again with unchanged inputs: the newest own check run (the acceptance) is what is re-published
+    runner.env(sync_payload, **{"gemini-api-key": "AIza-override-key-000000", "status": "check-run"})
+    with FakeGeminiServer(_failing_handler) as gemini:
+        assert runner.run() == 0
+    assert gemini.requests == []
+    newest = max(github.check_runs.values(), key=lambda r: r["id"])
+    assert newest["conclusion"] == "success"

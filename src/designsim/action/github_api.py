@@ -318,7 +318,7 @@ class GitHubClient:
         data = self._json("GET", f"/commits/{quote(sha, safe='')}/check-runs", what=f"list the check runs of {sha[:12]}",
                           permission="checks: read", parameters={"check_name": name, "per_page": PER_PAGE})
         runs = list((data or {}).get("check_runs") or []) if isinstance(data, dict) else []
-        return sorted(runs, key=lambda r: (r.get("started_at") or "", r.get("id") or 0), reverse=True)
+        return sorted(runs, key=lambda r: int(r.get("id") or 0), reverse=True)  # ids increase: newest first
 
     def list_issue_comments(self, number: int) -> list[dict]:
         """Every comment on issue/PR ``number`` (``per_page=100``, all pages)."""

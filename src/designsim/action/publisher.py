@@ -354,7 +354,7 @@ class StatusReporter:
             if self.check_run_id is not None:
                 self.publisher.update_check_run(int(self.check_run_id), body)
             else:
-                made = self.publisher.create_check_run({"name": self.name, "head_sha": self.sha, **body})
+                made = self.publisher.create_check_run({"name": self.name, "head_sha": self.sha, "started_at": body["completed_at"], **body})
                 self.check_run_id = made.get("id")
         else:
             return None
