@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -196,7 +197,8 @@ class FakeGitHub:
                 return self._json(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/contents#get-repository-content"})
             raw = text.encode()
             return self._json(200, {"type": "file", "encoding": "base64", "size": len(raw), "name": name.split("/")[-1], "path": name,
-                                    "content": base64.encodebytes(raw).decode(), "sha": "0" * 40})
+                                    "content": base64.encodebytes(raw).decode(),
+                                    "sha": hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()})  # git's blob SHA
         if re.fullmatch(r"/issues/\d+/comments", path):
             if method == "GET":
                 return self._json(200, copy.deepcopy(self.comments[(page - 1) * per_page: page * per_page]))

@@ -292,3 +292,23 @@ def test_batch_mode_bad_run_args_name_the_input(runner, capsys):
     runner.env({}, "workflow_dispatch", mode="batch", **{"batch-input": "p.csv", "batch-output": "out", "run-args": "--rpmm 3"})
     assert runner.run() == 2
     assert "input run-args" in capsys.readouterr().out
+
+
+def test_pull_request_target_from_a_fork_is_reviewed(github, runner, sync_payload):
+    """pull_request_target runs with the base repository's token and secrets: a fork is reviewed normally
+    (designsim reads the diff through the API and executes nothing from the pull request)."""
+    from actionkit import gemini_handler
+
+    from designsim.testing import FakeGeminiServer
+
+    runner.env(_fork(sync_payload), "pull_request_target", **{"gemini-api-key": "k" * 20})
+    with FakeGeminiServer(gemini_handler) as gemini:
+        assert runner.run() == 0
+    assert len(gemini.generate_requests()) == 2 and [s["state"] for s in github.statuses] == ["pending", "success"]
+
+
+def test_dry_run_marks_a_fork(runner, sync_payload, rulebook_text, capsys, monkeypatch):
+    (runner.tmp / ".simulation.yml").write_text(rulebook_text)
+    runner.env(_fork(sync_payload), **{"github-token": ""})
+    assert runner.run("--dry-run") == 0
+    assert json.loads(capsys.readouterr().out)["fork"] is True

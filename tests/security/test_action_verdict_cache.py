@@ -107,3 +107,12 @@ def test_our_own_status_with_the_same_inputs_is_reused(github, runner, sync_payl
     assert _review(runner, sync_payload)[0] == 0
     code, gemini = _review(runner, sync_payload)
     assert code == 0 and gemini.requests == []
+
+
+def test_a_rulebook_edit_that_parses_the_same_still_reruns(github, runner, sync_payload):
+    """The digest covers the rulebook's git blob SHA, not only its parsed content: a comment-only edit
+    on the base branch (same model, same stages) is a new review, not a cached verdict."""
+    assert _review(runner, sync_payload)[0] == 0
+    github.contents[".simulation.yml"] += "# tightened wording, same rules\n"
+    code, gemini = _review(runner, sync_payload)
+    assert code == 0 and gemini.generate_requests()
