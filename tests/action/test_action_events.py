@@ -183,6 +183,7 @@ def test_accept_commands_parse():
     c = parse_command("/simulate accept all release blocker waived by the owner")
     assert c.all and c.constraints == () and c.reason.startswith("release")
     assert parse_command("/simulate accept").constraints == () and parse_command("/simulate accept C1").reason == ""
+    assert parse_command("/simulate accept C1: guarded upstream").constraints == ("C1",)
 
 
 def _fork(sync_payload) -> dict:

@@ -405,7 +405,7 @@ def parse_command(body: str | None) -> Command | None:
     m = re.match(r"\s*(?P<ids>[^\s,]+(?:\s*,\s*[^\s,]+)*)\s*", tail)
     if not m:
         return Command("accept", reason="")
-    ids = [i for i in re.split(r"\s*,\s*", m.group("ids")) if i]
+    ids = [i.rstrip(":;.") for i in re.split(r"\s*,\s*", m.group("ids")) if i.rstrip(":;.")]
     reason = " ".join(tail[m.end():].split())
     if len(ids) == 1 and ids[0].casefold() == "all":
         return Command("accept", all=True, reason=reason)
