@@ -89,7 +89,7 @@ def test_refusals_never_storm(github, runner, payloads):
     replies = [c for c in github.comments if login in c["body"]]
     assert len(replies) == 1
     # a refusal typed by someone else (not our login) does not count as ours: another user still gets one reply
-    github.add_comment(f"<!-- designsim:refusal=octocat -->\nfake", login="octocat")
+    github.add_comment("<!-- designsim:refusal=octocat -->\nfake", login="octocat")
     payload["comment"]["user"]["login"] = "octocat"
     github.permissions["octocat"] = "read"
     runner.env(payload, "issue_comment", **{"gemini-api-key": KEY})

@@ -49,7 +49,7 @@ from designsim.action.context import (
     load_payload, read_env, read_input, read_inputs, resolve_event,
 )
 from designsim.action.publisher import (
-    OwnResult, Publisher, ResultTag, StatusReporter, find_own_comments, status_name, upsert_comment, write_outputs,
+    OwnResult, Publisher, ResultTag, StatusReporter, find_own_comments, upsert_comment, write_outputs,
     write_step_summary,
 )
 from designsim.errors import ConfigError, DesignsimError
