@@ -87,6 +87,19 @@ def test_dev_stdout_redirected_to_a_file_appends_to_it(tmp_path):
     assert out.read_text() == "first\nsecond\n"
 
 
+def test_regular_file_under_dev_shm_is_replaced_not_appended(umask022):
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        pytest.skip("no /dev/shm on this system")
+    target = shm / f"designsim-test-{os.getpid()}.txt"
+    try:
+        target.write_text("old old old")
+        atomic_write_text(target, "new")
+        assert target.read_text() == "new"
+    finally:
+        target.unlink(missing_ok=True)
+
+
 def test_symlink_is_followed_and_kept(tmp_path):
     real = tmp_path / "real.md"
     real.write_text("old")

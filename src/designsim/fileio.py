@@ -50,15 +50,16 @@ def current_umask() -> int:
     return mask
 
 
-#: Paths written in place even when they resolve to a regular file: ``/dev/stdout`` or
-#: ``/proc/self/fd/1`` redirected to a file must append to the shell's file, not replace it.
+#: Symbolic links here are written in place even when they resolve to a regular file:
+#: ``/dev/stdout`` or ``/proc/self/fd/1`` redirected to a file must append to the shell's
+#: file, not replace it. (A regular file such as ``/dev/shm/x`` is replaced as usual.)
 _IN_PLACE_ROOTS = ("/dev/", "/proc/")
 
 
 def _is_stream(path: Path) -> bool:
     """True when ``path`` is to be written in place: it exists and is not a regular
-    file (device, FIFO, socket), or it is a path under ``/dev`` or ``/proc``."""
-    if os.path.abspath(path).startswith(_IN_PLACE_ROOTS) and os.path.exists(path):
+    file (device, FIFO, socket), or it is a symbolic link under ``/dev`` or ``/proc``."""
+    if os.path.abspath(path).startswith(_IN_PLACE_ROOTS) and os.path.islink(path) and os.path.exists(path):
         return True
     try:
         mode = os.stat(path).st_mode
@@ -104,7 +105,7 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        mode = stat.S_IMODE(os.stat(path).st_mode)
+        mode = stat.S_IMODE(os.stat(path).st_mode) & 0o777  # permission bits only: never re-apply setuid/setgid
     except OSError:
         mode = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent)
