@@ -313,3 +313,24 @@ def test_dry_run_marks_a_fork(runner, sync_payload, rulebook_text, capsys, monke
     runner.env(_fork(sync_payload), **{"github-token": ""})
     assert runner.run("--dry-run") == 0
     assert json.loads(capsys.readouterr().out)["fork"] is True
+
+
+def test_batch_mode_in_the_review_image_says_how_to_get_the_batch_extra(tmp_path):
+    """The review image has no pandas/pyarrow: mode batch is a configuration error naming the fix, not an ImportError."""
+    import subprocess
+    import sys
+
+    block = ("import sys, importlib.abc\n"
+             "class Block(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path, target=None):\n"
+             "        if name.split('.')[0] in ('pandas', 'pyarrow', 'numpy'):\n"
+             "            raise ModuleNotFoundError(name, name=name)\n"
+             "sys.meta_path.insert(0, Block())\n"
+             "from designsim.cli import main\nsys.exit(main(['action']))\n")
+    out = tmp_path / "out.txt"
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_WORKSPACE": str(tmp_path), "GITHUB_OUTPUT": str(out), "INPUT_MODE": "batch",
+           "INPUT_BATCH-INPUT": "p.csv", "INPUT_BATCH-OUTPUT": "o", "INPUT_GEMINI-API-KEY": "AIza-extra-test-0000"}
+    done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "pip install 'designsim[batch]'" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert "verdict<<" in out.read_text() and "error" in out.read_text()

@@ -674,9 +674,22 @@ class ActionRun:
         if self.dry_run:
             print(json.dumps({"skipped": f"mode {i.mode}: dry run; would run {shown}"}))
             return 0
+        from designsim.cli import batch_extra_message, missing_batch_extra
+
+        try:
+            missing = missing_batch_extra()  # the review image leaves pandas and pyarrow out
+        except ModuleNotFoundError as exc:
+            missing = exc.name or "pandas"
+        if missing:
+            raise ConfigError(batch_extra_message(f"mode: {i.mode}", missing), source="input mode")
         self.echo(f"designsim: running {shown} (the batch runner, called directly)")
-        rc = run_batch_mode(i.mode, self.workspace_path(i.batch_input), self.workspace_path(i.batch_output), extra,
-                            api_key=self.gemini_key or None, echo=self.echo)
+        try:
+            rc = run_batch_mode(i.mode, self.workspace_path(i.batch_input), self.workspace_path(i.batch_output), extra,
+                                api_key=self.gemini_key or None, echo=self.echo)
+        except ModuleNotFoundError as exc:
+            if (exc.name or "").split(".")[0] not in ("pandas", "pyarrow", "numpy"):
+                raise
+            raise ConfigError(batch_extra_message(f"mode: {i.mode}", exc.name), source="input mode") from exc
         outcome = Outcome(verdict="pass" if rc == 0 else "fail", exit_code=rc if (rc == 0 or "fail" in i.fail_on) else 0)
         if summary_path.is_file():
             try:
