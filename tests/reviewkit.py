@@ -43,30 +43,42 @@ concurrency: 3
 """
 
 
-def flaw_output(tag: str) -> str:
+def verdict_table(rows: dict[str, tuple[str, str]] | None = None, file: str = "github/Membership.py") -> str:
+    """A "Verdict on this change" section; ``rows`` maps a constraint id to
+    ``(verdict, severity)`` (default: C1 respected)."""
+    rows = {"C1": ("respected", "none")} if rows is None else rows
+    lines = ["### Verdict on this change", "| Constraint | Verdict | Severity | Evidence |", "| --- | --- | --- | --- |"]
+    lines += [f"| {cid} | {v} | {sev} | {file}: the write path as the diff changes it |" for cid, (v, sev) in rows.items()]
+    return "\n".join(lines) + "\n"
+
+
+def flaw_output(tag: str, rows: dict[str, tuple[str, str]] | None = None, *, file: str = "github/Membership.py",
+                verdict: bool = True) -> str:
     """A flaw-format output that passes every deterministic check; ``tag``
-    makes it identifiable in later prompts."""
+    makes it identifiable in later prompts; it ends with a verdict table
+    (``rows``, citing ``file``) unless ``verdict`` is False."""
     return (
         f"### Flaw Analysis\nMarker {tag}: a crash between saving the file and rewriting the map leaves "
         "goal_map.json pointing at nothing, and the next run fails in a confusing way.\n\n"
         f"### Proposed Solution\nUse write-to-temporary-then-rename for {tag} so each write is atomic.\n\n"
         "### Revised Algorithm\n```pseudocode\nwrite tmp; fsync tmp; os.replace(tmp, final)\n```\n"
-    )
+    ) + (("\n" + verdict_table(rows, file)) if verdict else "")
 
 
-def pathways_output(tag: str = "syn") -> str:
-    """A pathways-format output with a valid decision matrix (one Recommended)."""
+def pathways_output(tag: str = "syn", rows: dict[str, tuple[str, str]] | None = None, *, file: str = "github/Membership.py") -> str:
+    """A pathways-format output with a valid decision matrix (one Recommended,
+    the change as written among the pathways) and a verdict table."""
     return f"""### Step 1: Situation Analysis
 Marker {tag}. The change writes two files without atomicity; C1 is at risk.
 
 ### Step 2: Simulate Pathways
-Alpha keeps the map, Beta removes the map write, Gamma adds a service.
+The change as written keeps two writes, Beta removes the map write, Gamma adds a service.
 
 ### Step 3: Evaluate Pathways Against Constraints
-Alpha passes C1 with care, Beta passes C1 trivially, Gamma fails C1 under partitions.
+The change as written passes C1 with care, Beta passes C1 trivially, Gamma fails C1 under partitions.
 
 ### Step 4: Decision Matrix
-| Criteria | Alpha | Beta | Gamma |
+| Criteria | The change as written | Beta | Gamma |
 | :--- | :--- | :--- | :--- |
 | C1 | ✅ Pass | ✅ **Pass** | ❌ Fail |
 | Overall Risk | Medium | Low | High |
@@ -74,14 +86,30 @@ Alpha passes C1 with care, Beta passes C1 trivially, Gamma fails C1 under partit
 
 ### Step 5: Recommendation
 Beta is recommended because it removes the race entirely.
-"""
+
+""" + verdict_table(rows, file)
 
 
-def judge_json(output: str, fmt: str, *, verdict: str = "PASS") -> dict:
-    """A judge reply quoting the first line of ``output`` for every criterion."""
-    quote = next(l for l in output.splitlines() if l and not l.startswith("#")).split(".")[0]
-    return {"criteria": [{"id": c.id, "evidence_quote": quote, "reasoning": "Meets the bar.", "verdict": verdict}
-                         for c in default_criteria(fmt)], "summary": "fine"}
+def criterion_ids(req: FakeRequest) -> list[str]:
+    """The criterion ids a judge request pins in its response schema."""
+    schema = (req.body.get("generationConfig") or {}).get("responseJsonSchema") or {}
+    return list(schema.get("required") or [])
+
+
+def judge_json(output: str, fmt: str | list[str], *, verdict: str = "PASS", change_verdict: bool = True) -> dict:
+    """A judge reply (the pinned schema: criterion ids as keys) quoting the
+    first prose line of ``output`` for every criterion; ``fmt`` is a format
+    (its default criteria) or the list of criterion ids."""
+    line = next(l for l in output.splitlines() if l.strip() and not l.startswith(("#", "|", "`")))
+    quote = line[:100]
+    ids = fmt if isinstance(fmt, list) else [c.id for c in default_criteria(fmt, change_verdict=change_verdict)]
+    return {cid: {"evidence_quote": quote, "reasoning": "Meets the bar.", "verdict": verdict} for cid in ids}
+
+
+def diff_file(req: FakeRequest) -> str:
+    """The first file of the diff shown in a stage prompt's evidence."""
+    m = re.search(r"^### (\S+) \((?:added|modified|deleted|renamed|copied)", req.prompt, re.MULTILINE)
+    return m.group(1) if m else "github/Membership.py"
 
 
 def stage_title(req: FakeRequest) -> str:
@@ -94,14 +122,15 @@ def output_under_review(req: FakeRequest) -> str:
 
 
 def default_handler(req: FakeRequest):
-    """Stage prompts get a passing output for their stage; judge prompts a PASS."""
+    """Stage prompts get a passing output for their stage (C1 respected, citing
+    a file of the diff); judge prompts a PASS on exactly the criteria asked."""
     if req.wants_json:
-        out = output_under_review(req)
-        return json_reply(judge_json(out, "pathways" if "Decision Matrix" in out else "flaw"))
+        return json_reply(judge_json(output_under_review(req), criterion_ids(req)))
     title = stage_title(req)
     if title == "Synthesis":
-        return text_reply(pathways_output())
-    return text_reply(flaw_output(title), input_tokens=len(req.prompt) // 4)
+        return text_reply(pathways_output(file=diff_file(req)))
+    return text_reply(flaw_output(title, file=diff_file(req)), input_tokens=len(req.prompt) // 4)
 
 
-__all__ = ["RULEBOOK", "default_handler", "flaw_output", "judge_json", "json", "output_under_review", "pathways_output", "stage_title"]
+__all__ = ["RULEBOOK", "criterion_ids", "default_handler", "diff_file", "flaw_output", "judge_json", "json", "output_under_review",
+           "pathways_output", "stage_title", "verdict_table"]

@@ -53,12 +53,13 @@ def test_appendix_c_matrix():
     ]
     assert m.verdicts == dict(zip(PATHWAYS, ["Recommended", "Viable", "Rejected"]))
     assert m.recommended == "The Post-Mortem Recovery Agent" and m.recommended_count == 1
-    assert m.cells["Respect for Constraint #1 (No Modify)"] == dict.fromkeys(PATHWAYS, "Full Compliance")
+    assert m.cells["Respect for Constraint #1 (No Modify)"] == dict.fromkeys(PATHWAYS, "✅ Full Compliance")  # emoji kept in cells (issue 13)
     assert m.cells["Respect for Constraint #3 (Reduced Load)"] == dict(
-        zip(PATHWAYS, ["High Reduction", "Maximum Reduction", "Moderate Reduction"]))
+        zip(PATHWAYS, ["✅ High Reduction", "✅ Maximum Reduction", "⚠️ Moderate Reduction"]))
     assert m.cells["Overall Risk"]["The Intelligent Wrapper"] == "Medium"
     every_cell = [v for row in m.cells.values() for v in row.values()] + list(m.verdicts.values())
-    assert not any(mark in v for v in every_cell for mark in ("✅", "⚠", "\ufe0f", "**", "*"))
+    assert not any(mark in v for v in every_cell for mark in ("**", "*"))  # emphasis gone
+    assert not any(mark in v for v in list(m.verdicts.values()) + m.pathways + m.criteria for mark in ("✅", "⚠", "\ufe0f"))
 
 
 def test_json_shape_matches_the_cli_contract():
@@ -74,7 +75,7 @@ def test_csv_export():
     rows = list(csv.DictReader(io.StringIO(matrix_to_csv(matrices))))
     assert len(rows) == 3 * 5 + 3
     assert rows[0] == {"matrix": "1", "criterion": "Respect for Constraint #1 (No Modify)",
-                       "pathway": PATHWAYS[0], "value": "Full Compliance", "recommended": "true"}
+                       "pathway": PATHWAYS[0], "value": "✅ Full Compliance", "recommended": "true"}
     verdicts = [(r["pathway"], r["value"]) for r in rows if r["criterion"] == "Verdict"]
     assert verdicts == list(zip(PATHWAYS, ["Recommended", "Viable", "Rejected"]))
     assert matrix_to_csv([]) == "matrix,criterion,pathway,value,recommended\n"
@@ -97,7 +98,7 @@ def test_transposed_matrix_is_normalised():
     (m,) = extract_matrices(md)
     assert m.pathways == ["Alpha", "Beta"]
     assert m.criteria == ["Cost", "Risk"]
-    assert m.cells == {"Cost": {"Alpha": "Low", "Beta": "Medium"}, "Risk": {"Alpha": "High", "Beta": "Low"}}
+    assert m.cells == {"Cost": {"Alpha": "Low", "Beta": "Medium"}, "Risk": {"Alpha": "❌ High", "Beta": "✅ Low"}}
     assert m.verdicts == {"Alpha": "Rejected", "Beta": "Recommended"}
     assert m.recommended == "Beta" and m.raw_header == ["Pathway", "Cost", "Risk", "Verdict"]
 
@@ -205,7 +206,8 @@ def test_generated_matrices_round_trip(pathways, criteria, data):
     lines += [f"| **{c}** | " + " | ".join(f"✅ {cells[c][p]}" for p in pathways) + " |" for c in criteria]
     lines.append("| **Verdict** | " + " | ".join(f"**{v}**" for v in verdicts) + " |")
     (m,) = extract_matrices("Intro.\n\n" + "\n".join(lines) + "\n\nOutro.")
-    assert m.pathways == pathways and m.criteria == criteria and m.cells == cells
+    assert m.pathways == pathways and m.criteria == criteria
+    assert m.cells == {c: {p: f"✅ {v}" for p, v in row.items()} for c, row in cells.items()}  # emoji kept in cells
     assert m.verdicts == dict(zip(pathways, verdicts))
     assert m.recommended_count == verdicts.count("Recommended")
     assert m.recommended == (pathways[verdicts.index("Recommended")] if verdicts.count("Recommended") == 1 else None)

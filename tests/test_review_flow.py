@@ -13,7 +13,7 @@ from designsim.rulebook import parse_rulebook
 from designsim.simulation import shared_prefix
 from designsim.testing import FakeGeminiServer, blocked_reply, error_reply, json_reply, text_reply
 
-from reviewkit import RULEBOOK, default_handler, flaw_output, judge_json, output_under_review, stage_title
+from reviewkit import RULEBOOK, criterion_ids, default_handler, flaw_output, judge_json, output_under_review, stage_title
 
 FAST = RetryPolicy(attempts=3, initial_delay_s=0.01, max_delay_s=0.02)
 
@@ -113,7 +113,7 @@ def test_malformed_judge_json_is_grader_error_then_regraded(gemini_key, diff_byt
     def handler(req):
         if req.wants_json and "Marker Naming" in output_under_review(req) and not bad_once["done"]:
             bad_once["done"] = True
-            return text_reply('{"criteria": [{"id": "blueprint", "verdict": ')  # cut-off JSON
+            return text_reply('{"blueprint": {"verdict": ')  # cut-off JSON
         return default_handler(req)
 
     review, server, _ = run(handler, diff_bytes)
@@ -127,7 +127,7 @@ def test_malformed_judge_json_is_grader_error_then_regraded(gemini_key, diff_byt
 def test_grader_that_never_answers_is_inconclusive_not_pass(gemini_key, diff_bytes):
     def handler(req):
         if req.wants_json and "Marker Naming" in output_under_review(req):
-            return json_reply({"criteria": [], "summary": "PASS"})
+            return json_reply({})  # an empty object: every criterion dropped
         return default_handler(req)
 
     review, _, _ = run(handler, diff_bytes)
@@ -140,8 +140,8 @@ def test_grader_that_never_answers_is_inconclusive_not_pass(gemini_key, diff_byt
 def test_fabricated_quote_is_grader_error(gemini_key, diff_bytes):
     def handler(req):
         if req.wants_json:
-            reply = judge_json(output_under_review(req), "flaw")
-            reply["criteria"][0]["evidence_quote"] = "a sentence the output never said"
+            reply = judge_json(output_under_review(req), criterion_ids(req))
+            reply["blueprint"]["evidence_quote"] = "a sentence the output never said at all"
             return json_reply(reply)
         return default_handler(req)
 

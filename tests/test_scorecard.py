@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pytest
+
 from designsim.rulebook import AntiGoal, Constraint
-from designsim.scorecard import default_criteria, interpret_judge, quote_occurs, run_checks
+from designsim.scorecard import default_criteria, interpret_judge, judge_schema, quote_occurs, run_checks
 
 from reviewkit import flaw_output, judge_json, pathways_output
 
@@ -23,10 +26,14 @@ def test_white_paper_appendix_c_passes_the_pathways_checks():
     assert "recommends 'The Post-Mortem Recovery Agent'" in matrix.detail
 
 
-def test_appendix_c_names_constraints_by_number_not_id():
-    # The paper's prompt called them "Constraint #1"; a rulebook calls them C1: the check says so.
-    checks = run_checks(APPENDIX_C, "pathways", constraints=[Constraint(id="C1", text="x")])
-    assert failed(checks) == ["constraints_addressed"]
+def test_appendix_c_names_constraints_by_number_and_that_counts():
+    # The paper's prompt called them "Constraint #1"; a rulebook calls them C1. A sound response
+    # that writes "Constraint #1" is not the author's fault (issue 8): the check accepts it.
+    checks = run_checks(APPENDIX_C, "pathways", constraints=[Constraint(id="C1", text="x"), Constraint(id="C2", text="y")])
+    assert failed(checks) == []
+    four = [Constraint(id=f"C{i}", text="x") for i in range(1, 5)]
+    detail = next(c for c in run_checks(APPENDIX_C, "pathways", constraints=four) if c.name == "constraints_addressed")
+    assert not detail.passed and detail.detail == "never mentions C4"
 
 
 def test_two_recommended_fails():
@@ -45,7 +52,7 @@ def test_flaw_needs_code_block_in_revised_algorithm_and_sections_in_order():
 
 
 def test_truncated_output_has_an_open_fence_and_empty_fails_length():
-    cut = flaw_output("x")[:-5]
+    cut = flaw_output("x", verdict=False)[:-5]
     assert "code_fences_closed" in failed(run_checks(cut, "flaw"))
     assert set(failed(run_checks("", "flaw", min_chars=100))) >= {"length", "sections"}
 
@@ -68,14 +75,61 @@ def test_anti_goal_pattern_and_grader_injection():
 def test_judge_reply_interpretation():
     out = flaw_output("x")
     crit = default_criteria("flaw")
-    results, error = interpret_judge("", judge_json(out, "flaw"), crit, out)
+    reply = json.dumps(judge_json(out, "flaw", change_verdict=False))
+    results, error = interpret_judge(reply, None, crit, out)
     assert not error and all(r.passed for r in results) and len(results) == 6
     results, error = interpret_judge("not json", None, crit, out)
     assert error and {r.verdict for r in results} == {"GRADER_ERROR"}
-    partial = judge_json(out, "flaw")
-    partial["criteria"] = partial["criteria"][:2]
-    results, error = interpret_judge("", partial, crit, out)
-    assert error and [r.verdict for r in results][2:] == ["GRADER_ERROR"] * 4
+
+
+def _reply(out, ids):
+    return judge_json(out, ids)
+
+
+@pytest.mark.parametrize("mutate, problem", [
+    (lambda d: {k: d[k] for k in list(d)[:2]}, "drops"),                         # drops criteria
+    (lambda d: {**d, "bonus": d["blueprint"]}, "invents 'bonus'"),              # invents one
+    (lambda d: {**d, "blueprint": {**d["blueprint"], "verdict": "MAYBE"}}, "does not fit the schema"),
+    (lambda d: {**d, "blueprint": {**d["blueprint"], "score": 10}}, "does not fit the schema"),
+])
+def test_a_judge_reply_that_invents_drops_or_bends_a_criterion_never_passes(mutate, problem):
+    out = flaw_output("x")
+    crit = default_criteria("flaw")
+    results, error = interpret_judge(json.dumps(mutate(_reply(out, [c.id for c in crit]))), None, crit, out)
+    assert error and all(r.verdict == "GRADER_ERROR" and not r.passed for r in results)
+    assert problem in results[0].reason
+
+
+def test_a_repeated_criterion_key_is_a_grader_error_even_though_json_keeps_the_last():
+    out = flaw_output("x")
+    crit = default_criteria("flaw")
+    body = json.dumps(_reply(out, [c.id for c in crit]))
+    ruling = json.dumps({"evidence_quote": "x", "reasoning": "r", "verdict": "FAIL"})
+    repeated = body[:-1] + f', "blueprint": {ruling}' + "}"
+    assert json.loads(repeated)["blueprint"]["verdict"] == "FAIL"   # plain json silently keeps the last one
+    results, error = interpret_judge(repeated, None, crit, out)
+    assert error and "repeats the key 'blueprint'" in results[0].reason
+
+
+def test_a_short_quote_proves_nothing():
+    out = flaw_output("x")
+    crit = default_criteria("flaw")
+    reply = _reply(out, [c.id for c in crit])
+    reply["analysis"]["evidence_quote"] = "goal_map.json"          # occurs, but one word
+    results, error = interpret_judge(json.dumps(reply), None, crit, out)
+    bad = next(r for r in results if r.id == "analysis")
+    assert error and bad.verdict == "GRADER_ERROR" and "too short" in bad.reason
+
+
+def test_judge_schema_pins_exactly_the_criterion_ids():
+    crit = default_criteria("pathways", change_verdict=True)
+    schema = judge_schema(crit)
+    ids = [c.id for c in crit]
+    assert schema["required"] == ids and list(schema["properties"]) == ids and schema["additionalProperties"] is False
+    assert "verdict" in ids  # "the verdict follows from the analysis" (issue 8)
+    ruling = schema["properties"]["blueprint"]
+    assert ruling["required"] == ["evidence_quote", "reasoning", "verdict"] and ruling["additionalProperties"] is False
+    assert ruling["properties"]["verdict"]["enum"] == ["PASS", "FAIL"]
 
 
 def test_quote_matching_normalises_markup_but_not_words():

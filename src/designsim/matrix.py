@@ -18,7 +18,13 @@ block labelled ``markdown``/``md`` are parsed too (models sometimes wrap their
 whole answer in one).
 
 Cell text is plain text: emphasis, code and link markup removed (link text kept),
-``<br>`` turned into a line break, emoji and pictographs (✅ ⚠️ ❌ ...) removed.
+``<br>`` turned into a line break. Emoji and pictographs (✅ ⚠️ ❌ ...) are kept in
+``cells`` (they carry the pass/fail meaning a reader sees) and removed from names
+(pathways, criteria) and ``verdicts``.
+
+The "Verdict on this change" table every blueprint ends with
+(``| Constraint | Verdict | Severity | Evidence |``, see :mod:`designsim.decision`)
+has a Verdict column but is not a decision matrix; it is skipped.
 
 JSON shape (``designsim matrix --json``, see DESIGN.md)::
 
@@ -39,7 +45,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import BaseModel, Field
 
-__all__ = ["DecisionMatrix", "extract_matrices", "matrices_json", "matrix_to_csv", "plain_text", "strip_symbols"]
+__all__ = ["DecisionMatrix", "extract_matrices", "is_change_verdict_header", "matrices_json", "matrix_to_csv", "plain_text", "strip_symbols"]
 
 _MD = MarkdownIt("commonmark", {"html": True}).enable(["table", "strikethrough"])
 
@@ -131,14 +137,20 @@ def plain_text(markdown_inline: str) -> str:
     return _clean(_inline_text(tokens[0]) if tokens else "")
 
 
-def _clean(text: str) -> str:
-    lines = [" ".join(strip_symbols(line).split()) for line in text.split("\n")]
+def _clean(text: str, *, keep_symbols: bool = False) -> str:
+    lines = [" ".join((line if keep_symbols else strip_symbols(line)).split()) for line in text.split("\n")]
     return "\n".join(line for line in lines if line)
 
 
 def _name(text: str) -> str:
-    """A row/column name: single line, emphasis already gone, trailing colon dropped."""
-    return " ".join(text.split()).rstrip(":").strip()
+    """A row/column name: single line, emphasis and emoji gone, trailing colon dropped."""
+    return " ".join(strip_symbols(text).split()).rstrip(":").strip()
+
+
+def is_change_verdict_header(header: Sequence[str]) -> bool:
+    """True for the "Verdict on this change" table's header (Constraint | Verdict | Severity | …)."""
+    names = [_name(h).lower() for h in header]
+    return bool(names) and names[0] == "constraint" and "severity" in names and "verdict" in names
 
 
 def _unique(names: Sequence[str], blank: str) -> list[str]:
@@ -186,7 +198,7 @@ def _tables(tokens: Sequence[Token], depth: int = 0) -> Iterable[tuple[list[str]
                 source.append(source_row)
                 row = None
             elif t.type == "inline" and row is not None:
-                row.append(_clean(_inline_text(t)))
+                row.append(_clean(_inline_text(t), keep_symbols=True))
                 source_row.append(t.content.strip())
             elif t.type in ("td_close", "th_close") and row is not None and tokens[i - 1].type in ("td_open", "th_open"):
                 row.append("")  # an empty cell has no inline token
@@ -207,7 +219,7 @@ def _recommended(verdicts: dict[str, str]) -> tuple[str | None, int]:
 
 
 def _from_table(header: list[str], rows: list[list[str]]) -> DecisionMatrix | None:
-    if len(header) < 2 or not rows:
+    if len(header) < 2 or not rows or is_change_verdict_header(header):
         return None
     verdict_rows = [r for r in rows if _is_verdict(r[0])]
     if verdict_rows:  # criteria as rows, pathways as columns
@@ -215,7 +227,7 @@ def _from_table(header: list[str], rows: list[list[str]]) -> DecisionMatrix | No
         body = [r for r in rows if not _is_verdict(r[0])]
         criteria = _unique([_name(r[0]) for r in body], "row")
         cells = {c: dict(zip(pathways, r[1:])) for c, r in zip(criteria, body)}
-        verdicts = dict(zip(pathways, verdict_rows[0][1:]))
+        verdicts = {p: _clean(v) for p, v in zip(pathways, verdict_rows[0][1:])}
     else:
         cols = [j for j, h in enumerate(header) if j > 0 and _is_verdict(h)]
         if not cols:
@@ -225,11 +237,11 @@ def _from_table(header: list[str], rows: list[list[str]]) -> DecisionMatrix | No
         pathways = _unique([_name(r[0]) for r in rows], "row")
         criteria = _unique([_name(header[j]) for j in keep], "column")
         cells = {c: {p: r[j] for p, r in zip(pathways, rows)} for c, j in zip(criteria, keep)}
-        verdicts = {p: r[vcol] for p, r in zip(pathways, rows)}
+        verdicts = {p: _clean(r[vcol]) for p, r in zip(pathways, rows)}
     recommended, count = _recommended(verdicts)
     return DecisionMatrix(pathways=pathways, criteria=criteria, cells=cells, verdicts=verdicts,
                           recommended=recommended, recommended_count=count,
-                          raw_header=[" ".join(h.split()) for h in header])
+                          raw_header=[" ".join(strip_symbols(h).split()) for h in header])
 
 
 def extract_matrices(markdown: str) -> list[DecisionMatrix]:

@@ -13,23 +13,32 @@ Order of work, per output:
    ``flaw`` a revised algorithm in a code block and an analysis that is more
    than a copy of the evidence; anti-goal patterns absent; length bounds;
    balanced code fences; no text addressed to the grader.
+   When the output reviews a change (``require_verdict``), also the "Verdict
+   on this change" section (:mod:`designsim.decision`): present, one row per
+   constraint, evidence naming files of the diff; and for ``pathways`` a
+   decision matrix that carries "the change as written" as a pathway.
 2. :func:`judge` — only if the checks pass: a fresh session, structured JSON
-   (response schema from :class:`JudgeReply`), per criterion a verbatim
-   quote, the reasoning, then the verdict. Quotes are checked to occur in the
-   output. A missing, unparseable or unsupported verdict is ``GRADER_ERROR``,
-   which is re-graded and never counts as a pass.
+   pinned to the rulebook (:func:`judge_schema`: an object whose required
+   properties are exactly the criterion ids, no others, each
+   ``{evidence_quote, reasoning, verdict: PASS|FAIL}``). A reply that repeats a
+   key, invents or drops a criterion, quotes text the output does not contain
+   or quotes too little (under 20 characters or 4 words) is ``GRADER_ERROR``
+   for the whole reply: re-asked in a fresh session, never a pass; the raw
+   reply is kept in ``judge_transcripts``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
 from markdown_it import MarkdownIt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from designsim.decision import ChangeVerdict, parse_change_verdict
 from designsim.errors import ProviderError
 from designsim.matrix import extract_matrices
 from designsim.providers.base import GenerationRequest, Provider, Usage
@@ -62,12 +71,17 @@ _DEFAULT_CRITERIA = {
     "matrix": ("Quality of Decision Matrix", "the matrix judges every pathway against every constraint consistently with the evaluation, and the verdicts follow from it"),
     "persona": ("Persona Fidelity", "the response embodies the assigned expert persona with precise, professional language and correct industry terminology"),
     "helps": ("Does This Help?", "the output provides a clear, actionable and superior path forward that a developer could act on"),
+    "verdict": ("The Verdict Follows from the Analysis", "the 'Verdict on this change' table follows from the analysis above it: every constraint marked violated is one the analysis shows the change breaking, every one marked respected is supported by it, and each severity matches the consequences the analysis describes"),
 }
 
 
-def default_criteria(fmt: str) -> list[Criterion]:
-    """The white paper's five criteria plus "Does this help?", worded for ``fmt``."""
+def default_criteria(fmt: str, *, change_verdict: bool = False) -> list[Criterion]:
+    """The white paper's five criteria plus "Does this help?", worded for
+    ``fmt``; with ``change_verdict`` (the output reviews a change) also
+    "the verdict follows from the analysis" (issue 8)."""
     ids = ["blueprint", "analysis", "solution", "matrix" if fmt == "pathways" else "algorithm", "persona", "helps"]
+    if change_verdict:
+        ids.append("verdict")
     out = []
     for cid in ids:
         name, when = _DEFAULT_CRITERIA[cid]
@@ -119,6 +133,8 @@ class Scorecard(BaseModel):
     judge_attempts: int = 0
     judge_usage: Usage = Usage()
     judge_transcripts: list[dict] = []
+    #: the output's parsed "Verdict on this change" when it was required and usable
+    change_verdict: ChangeVerdict | None = None
 
     def failed_notes(self) -> list[str]:
         """One line per failed check or criterion, for the next attempt's prompt."""
@@ -127,12 +143,16 @@ class Scorecard(BaseModel):
         return notes
 
     def as_contract(self) -> dict:
-        """The ``designsim grade --json`` shape from DESIGN.md."""
+        """The ``designsim grade --json`` shape from DESIGN.md, plus
+        ``change_verdict`` (the parsed verdict rows, or ``None``) and
+        ``grader_error``."""
         return {
             "passed": self.passed,
             "format": self.format,
             "checks": [c.model_dump() for c in self.checks],
             "criteria": [{"name": c.name, "passed": c.passed, "reason": c.reason} for c in self.criteria],
+            "grader_error": self.grader_error,
+            "change_verdict": [r.model_dump(mode="json") for r in self.change_verdict.rows] if self.change_verdict else None,
         }
 
 
@@ -201,6 +221,9 @@ def locate_sections(markdown: str, fmt: str, custom: list[str] | None = None) ->
 
 # ---------------------------------------------------------------- deterministic checks
 
+#: A decision-matrix pathway that stands for the pull request itself.
+CHANGE_PATHWAY = re.compile(r"\b(as written|as proposed|this change|the change|pull request|the PR|the diff|status quo|current change|proposed change)\b", re.IGNORECASE)
+
 _GRADER_DIRECTIVES = re.compile(
     r"""("verdict"\s*:\s*"(pass|fail)")|(ignore (all |any )?(previous|prior|above) instructions)|(grader[s]?\s*(must|should)\s*(pass|approve))|(as the grader)""",
     re.IGNORECASE,
@@ -246,13 +269,18 @@ def run_checks(
     min_chars: int = 1,
     max_chars: int = 60_000,
     evidence: str | None = None,
+    require_verdict: bool = False,
+    diff_files: list[str] | None = None,
 ) -> list[CheckResult]:
     """All deterministic checks for ``output`` in format ``fmt``.
 
     ``sections`` is required for ``custom``; ``constraints`` are checked to be
-    addressed by id (``pathways``); ``anti_goals`` with a ``pattern`` must not
-    match; ``evidence`` enables the "analysis is not a copy" check (``flaw``).
-    Lengths are in characters. Never raises on any text.
+    addressed (``pathways``: by id, or as "Constraint #N" in rulebook order);
+    ``anti_goals`` with a ``pattern`` must not match; ``evidence`` enables the
+    "analysis is not a copy" check (``flaw``). With ``require_verdict`` (the
+    output reviews a change) the "Verdict on this change" section must cover
+    every constraint, citing ``diff_files``, and a ``pathways`` matrix must
+    carry the change as written. Lengths are in characters. Never raises on any text.
     """
     checks: list[CheckResult] = []
     text = output or ""
@@ -283,8 +311,15 @@ def run_checks(
             if m.recommended:
                 parts.append(f"recommends {m.recommended!r}")
             checks.append(CheckResult(name="decision_matrix", passed=ok, detail="; ".join(parts)))
+        if require_verdict and matrices:
+            change = [p for p in matrices[-1].pathways if CHANGE_PATHWAY.search(p)]
+            checks.append(CheckResult(name="matrix_includes_change", passed=bool(change),
+                                      detail=f"the matrix compares the change as written ({change[0]!r}) with the alternatives" if change
+                                      else "no pathway of the decision matrix is the change as written (name one \"The change as written\")"))
         if constraints:
-            absent = [c.id for c in constraints if not re.search(rf"(?<![\w-]){re.escape(c.id)}(?![\w-])", text)]
+            absent = [c.id for i, c in enumerate(constraints)
+                      if not re.search(rf"(?<![\w-]){re.escape(c.id)}(?![\w-])", text)
+                      and not re.search(rf"\bconstraint\s*(?:#|no\.?|number)?\s*{i + 1}(?!\d)", text, re.IGNORECASE)]
             checks.append(CheckResult(name="constraints_addressed", passed=not absent,
                                       detail="every constraint is referred to by id" if not absent else "never mentions " + ", ".join(absent)))
     if fmt == "flaw":
@@ -301,6 +336,11 @@ def run_checks(
             hit = re.search(goal.pattern, text, re.IGNORECASE)
             checks.append(CheckResult(name=f"anti_goal: {goal.text[:60]}", passed=hit is None,
                                       detail="absent" if hit is None else f"found {hit.group(0)[:80]!r}"))
+    if require_verdict and constraints:
+        parsed = parse_change_verdict(text, [c.id for c in constraints], diff_files)
+        detail = ("one row per constraint, each citing the diff" if parsed.ok
+                  else "; ".join(parsed.problems[:4]) + (f" (+{len(parsed.problems) - 4} more)" if len(parsed.problems) > 4 else ""))
+        checks.append(CheckResult(name="change_verdict", passed=parsed.ok, detail=detail))
     directive = _GRADER_DIRECTIVES.search(text)
     checks.append(CheckResult(name="no_grader_directives", passed=directive is None,
                               detail="no text addressed to the grader" if directive is None else f"output addresses the grader: {directive.group(0)!r}"))
@@ -310,20 +350,92 @@ def run_checks(
 # ---------------------------------------------------------------- the LLM judge
 
 
+#: A usable evidence quote: at least this many characters and words (issue 11: a
+#: two-word "quote" matches almost any output and proves nothing).
+MIN_QUOTE_CHARS = 20
+MIN_QUOTE_WORDS = 4
+
+
 class JudgeCriterion(BaseModel):
     """One criterion's ruling, evidence first (quote → reasoning → verdict)."""
 
-    id: str
+    model_config = ConfigDict(extra="forbid")
     evidence_quote: str
     reasoning: str
     verdict: Literal["PASS", "FAIL"]
 
 
 class JudgeReply(BaseModel):
-    """The judge's structured output (sent to Gemini as the response schema)."""
+    """A judge reply that validated against :func:`judge_schema`: ``rulings``
+    maps every criterion id (exactly the rulebook's, once each) to its ruling."""
 
-    criteria: list[JudgeCriterion] = Field(default_factory=list)
-    summary: str = ""
+    rulings: dict[str, JudgeCriterion]
+
+
+def judge_schema(criteria: list[Criterion]) -> dict:
+    """The judge's response schema (JSON Schema, sent as Gemini's
+    ``response_json_schema``): an object whose required properties are exactly
+    the criterion ids, in order, with no additional properties; each is an
+    object ``{evidence_quote, reasoning, verdict: PASS | FAIL}`` with no others.
+    So a reply cannot invent, repeat or drop a criterion (issue 8, item 5)."""
+    ruling = {
+        "type": "object",
+        "properties": {
+            "evidence_quote": {"type": "string", "description": f"a verbatim passage of the output, at least {MIN_QUOTE_WORDS} words"},
+            "reasoning": {"type": "string"},
+            "verdict": {"type": "string", "enum": ["PASS", "FAIL"]},
+        },
+        "required": ["evidence_quote", "reasoning", "verdict"],
+        "additionalProperties": False,
+    }
+    ids = [c.id for c in criteria]
+    return {"type": "object", "properties": {cid: {**ruling, "description": c.name} for cid, c in zip(ids, criteria)},
+            "required": ids, "additionalProperties": False}
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def parse_judge_reply(reply_text: str, criteria: list[Criterion]) -> tuple[JudgeReply | None, str]:
+    """Validate a judge reply's raw text against :func:`judge_schema`.
+
+    Returns ``(reply, "")`` or ``(None, problem)``. The text is decoded with a
+    hook that refuses repeated keys (``json`` would silently keep the last one),
+    so a criterion ruled twice is caught; the keys must be exactly the
+    criterion ids. Never raises.
+    """
+    text = (reply_text or "").strip()
+    if text.startswith("```"):  # a fenced reply: tolerate the fence, not the content
+        text = re.sub(r"^```\w*\s*|\s*```$", "", text)
+    try:
+        data = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return None, f"the reply repeats the key {exc.args[0]!r}"
+    except ValueError:
+        return None, "the reply is not valid JSON"
+    if not isinstance(data, dict):
+        return None, "the reply is not a JSON object"
+    ids = [c.id for c in criteria]
+    unknown = [k for k in data if k not in ids]
+    missing = [i for i in ids if i not in data]
+    if unknown or missing:
+        parts = ([f"invents {', '.join(map(repr, unknown))}"] if unknown else []) + ([f"drops {', '.join(missing)}"] if missing else [])
+        return None, "the reply does not rule on exactly the criteria: it " + " and ".join(parts)
+    try:
+        return JudgeReply(rulings={cid: JudgeCriterion.model_validate(data[cid]) for cid in ids}), ""
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        return None, f"a ruling does not fit the schema: {'.'.join(map(str, err['loc']))}: {err['msg']}"
 
 
 def quote_occurs(quote: str, output: str) -> bool:
@@ -333,38 +445,36 @@ def quote_occurs(quote: str, output: str) -> bool:
     return len(q) >= 3 and q in _norm(output)
 
 
+def _quote_problem(quote: str, output: str) -> str | None:
+    q = _norm(quote).strip(" \"'“”‘’.…")
+    if len(q) < MIN_QUOTE_CHARS or len(q.split()) < MIN_QUOTE_WORDS:
+        return f"the judge's quote is too short to support a ruling (need ≥ {MIN_QUOTE_CHARS} characters and ≥ {MIN_QUOTE_WORDS} words): {quote[:120]!r}"
+    if not quote_occurs(quote, output):
+        return f"the judge's quote does not occur in the output: {quote[:120]!r}"
+    return None
+
+
 def interpret_judge(reply_text: str, parsed: dict | None, criteria: list[Criterion], output: str) -> tuple[list[CriterionResult], bool]:
     """Turn a judge reply into per-criterion results.
 
-    Returns ``(results, grader_error)``. A reply that is not valid JSON for
-    :class:`JudgeReply`, lacks a criterion, or quotes text the output does not
-    contain gives ``GRADER_ERROR`` for that criterion — never a pass.
+    Returns ``(results, grader_error)``. The raw ``reply_text`` is what counts
+    (``parsed``, the SDK's decoding, may have dropped a repeated key and is
+    only used when there is no text). A reply that does not validate against
+    :func:`judge_schema` makes every criterion ``GRADER_ERROR``; a ruling whose
+    quote is too short or absent from the output is ``GRADER_ERROR`` for its
+    criterion. Never a pass either way.
     """
-    data = parsed
-    if data is None:
-        try:
-            data = JudgeReply.model_validate_json(reply_text).model_dump()
-        except (ValidationError, ValueError):
-            data = None
-    if data is not None:
-        try:
-            reply = JudgeReply.model_validate(data)
-        except ValidationError:
-            reply = None
-    else:
-        reply = None
+    text = reply_text if reply_text and reply_text.strip() else (json.dumps(parsed) if parsed is not None else "")
+    reply, problem = parse_judge_reply(text, criteria)
+    if reply is None:
+        return [CriterionResult(id=c.id, name=c.name, passed=False, verdict="GRADER_ERROR", reason=problem) for c in criteria], True
     results: list[CriterionResult] = []
     error = False
-    by_id = {c.id: c for c in reply.criteria} if reply else {}
     for crit in criteria:
-        ruling = by_id.get(crit.id)
-        if ruling is None:
-            results.append(CriterionResult(id=crit.id, name=crit.name, passed=False, verdict="GRADER_ERROR",
-                                           reason="the judge's reply was not valid JSON" if reply is None else "the judge gave no verdict for this criterion"))
-            error = True
-        elif not quote_occurs(ruling.evidence_quote, output):
-            results.append(CriterionResult(id=crit.id, name=crit.name, passed=False, verdict="GRADER_ERROR",
-                                           reason=f"the judge's quote does not occur in the output: {ruling.evidence_quote[:120]!r}", quote=ruling.evidence_quote))
+        ruling = reply.rulings[crit.id]
+        bad = _quote_problem(ruling.evidence_quote, output)
+        if bad:
+            results.append(CriterionResult(id=crit.id, name=crit.name, passed=False, verdict="GRADER_ERROR", reason=bad, quote=ruling.evidence_quote))
             error = True
         else:
             results.append(CriterionResult(id=crit.id, name=crit.name, passed=ruling.verdict == "PASS", verdict=ruling.verdict,
@@ -384,29 +494,35 @@ async def judge(
     attempts: int = 2,
 ) -> tuple[list[CriterionResult], bool, int, Usage, list[dict]]:
     """Ask the judge, each time in a fresh session, until it gives a usable
-    verdict or ``attempts`` are spent.
+    verdict or ``attempts`` are spent (``scorecard.grade_attempts``, default 2:
+    an invalid reply is re-asked once).
 
-    Returns ``(results, grader_error, attempts_used, usage, transcripts)``.
-    Provider errors propagate (the caller decides: the stage is inconclusive).
+    Returns ``(results, grader_error, attempts_used, usage, transcripts)``;
+    each transcript keeps the raw ``reply`` and, when it was unusable, the
+    ``problem``. Provider errors propagate (the caller decides: the stage is inconclusive).
     """
     usage = Usage()
     transcripts: list[dict] = []
     results: list[CriterionResult] = []
     error = True
     used = 0
+    schema = judge_schema(criteria)
     for used in range(1, attempts + 1):
         request = GenerationRequest(prompt=prompt, system=system, model=model, temperature=0.0,
-                                    response_schema=JudgeReply, label=label, max_output_tokens=4096)
+                                    response_json_schema=schema, label=label, max_output_tokens=4096)
         completion = await provider.generate(request)
         usage = usage + completion.usage
         results, error = interpret_judge(completion.text, completion.parsed, criteria, output)
-        transcripts.append({"label": label, "attempt": used, "prompt": prompt, "reply": completion.text, "grader_error": error})
+        problems = sorted({r.reason for r in results if r.verdict == "GRADER_ERROR"})
+        transcripts.append({"label": label, "attempt": used, "prompt": prompt, "reply": completion.text, "grader_error": error,
+                            "problem": "; ".join(problems)})
         if not error:
             break
     return results, error, used, usage, transcripts
 
 
 __all__ = [
-    "CheckResult", "CriterionResult", "JudgeReply", "Scorecard", "default_criteria", "headings",
-    "interpret_judge", "judge", "locate_sections", "quote_occurs", "run_checks", "ProviderError",
+    "CHANGE_PATHWAY", "CheckResult", "CriterionResult", "JudgeReply", "Scorecard", "default_criteria", "headings",
+    "interpret_judge", "judge", "judge_schema", "locate_sections", "parse_judge_reply", "quote_occurs", "run_checks",
+    "ProviderError",
 ]

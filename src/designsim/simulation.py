@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from designsim import __version__
 from designsim.errors import ConfigError, ProviderError, QuotaExhausted, TruncatedReply
-from designsim.decision import ChangeVerdict, Decision, Finding, apply_overrides
+from designsim.decision import ChangeVerdict, Decision, Finding, apply_overrides, combine_samples, parse_change_verdict
 from designsim.decision import decide as decide_gate
 from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
@@ -208,10 +208,32 @@ class ReviewPlan:
     protocol: str | None
     library: PromptLibrary
     evidence_summary: EvidenceSummary = field(default_factory=EvidenceSummary)
+    #: True when the plan reviews a change (built from a diff): every stage then
+    #: ends with a "Verdict on this change" the scorecard requires
+    review_change: bool = False
+    #: paths of every file in the diff (the verdict's evidence must name one)
+    diff_files: list[str] = field(default_factory=list)
 
     @property
     def judge_model(self) -> str:
         return self.rulebook.scorecard.judge_model or self.rulebook.model
+
+    @property
+    def requires_verdict(self) -> bool:
+        """Whether outputs must carry a "Verdict on this change" (a change is
+        reviewed and the rulebook has constraints to judge it against)."""
+        return self.review_change and bool(self.constraints)
+
+    def criteria(self, stage: "ResolvedStage"):
+        """The judge's criteria for ``stage``: the rulebook's, else the white
+        paper's defaults (plus "the verdict follows from the analysis" when a
+        verdict is required)."""
+        custom = self.rulebook.scorecard.criteria
+        if not custom:
+            return default_criteria(stage.format, change_verdict=self.requires_verdict)
+        if self.requires_verdict and not any(c.id == "verdict" for c in custom):
+            return list(custom) + [c for c in default_criteria(stage.format, change_verdict=True) if c.id == "verdict"]
+        return list(custom)
 
 
 def _persona_text(spec, library: PromptLibrary, fallback: str) -> str:
@@ -223,10 +245,13 @@ def _persona_text(spec, library: PromptLibrary, fallback: str) -> str:
 
 
 def resolve_plan(rulebook: Rulebook, evidence_text: str, library: PromptLibrary | None = None,
-                 evidence_summary: EvidenceSummary | None = None) -> ReviewPlan:
+                 evidence_summary: EvidenceSummary | None = None, *, review_change: bool = False,
+                 diff_files: list[str] | None = None) -> ReviewPlan:
     """Resolve personas, goal-map parts and blueprints for every stage.
 
-    Raises :class:`ConfigError` for a missing component or template.
+    ``review_change`` (set by :func:`designsim.review.build_plan`) asks every
+    stage for a "Verdict on this change" whose evidence names one of
+    ``diff_files``. Raises :class:`ConfigError` for a missing component or template.
     """
     library = library or PromptLibrary()
     constraints = list(rulebook.constraints)
@@ -256,7 +281,8 @@ def resolve_plan(rulebook: Rulebook, evidence_text: str, library: PromptLibrary 
         stages.append(ResolvedStage(syn.id, syn.title, syn.focus, syn.format, list(syn.sections or []),
                                     [s.id for s in rulebook.stages], persona, is_synthesis=True))
     effective = rulebook.model_copy(update={"constraints": constraints})
-    return ReviewPlan(effective, evidence_text, stages, constraints, protocol, library, evidence_summary or EvidenceSummary())
+    return ReviewPlan(effective, evidence_text, stages, constraints, protocol, library, evidence_summary or EvidenceSummary(),
+                      review_change=review_change, diff_files=list(diff_files or []))
 
 
 # ------------------------------------------------------------------ prompts
@@ -274,6 +300,7 @@ def _context(plan: ReviewPlan, stage: ResolvedStage, *, predecessors=(), grading
         "sections": stage.sections,
         "min_pathways": rb.output.min_pathways,
         "constraints": plan.constraints,
+        "review_change": plan.requires_verdict,
         "predecessors": [
             {"id": p.id, "title": p.title, "output": fence_safe(p.final_output or "", "earlier_simulation_output")}
             for p in predecessors
@@ -314,14 +341,19 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
     checks: list[CheckResult] = run_checks(
         output, stage.format, sections=stage.sections, constraints=plan.constraints, anti_goals=rb.anti_goals,
         min_pathways=rb.output.min_pathways, min_chars=rb.output.min_chars, max_chars=rb.output.max_chars,
-        evidence=plan.evidence_text,
+        evidence=plan.evidence_text, require_verdict=plan.requires_verdict, diff_files=plan.diff_files,
     )
+    verdict = None
+    if plan.requires_verdict:
+        parsed = parse_change_verdict(output, [c.id for c in plan.constraints], plan.diff_files)
+        verdict = parsed.verdict if parsed.ok else None
     if not all(c.passed for c in checks):
-        return Scorecard(format=stage.format, passed=False, checks=checks, judge_skipped="deterministic checks failed")
+        return Scorecard(format=stage.format, passed=False, checks=checks, judge_skipped="deterministic checks failed",
+                         change_verdict=verdict)
     if not rb.scorecard.judge or provider is None:
-        return Scorecard(format=stage.format, passed=True, checks=checks,
+        return Scorecard(format=stage.format, passed=True, checks=checks, change_verdict=verdict,
                          judge_skipped="judge disabled in the rulebook" if not rb.scorecard.judge else "no model available")
-    criteria = rb.scorecard.criteria or default_criteria(stage.format)
+    criteria = plan.criteria(stage)
     prompt = render_judge_prompt(plan, stage, output, criteria)
     slot = call_slot or asyncio.Semaphore(1)
     async with slot:
@@ -331,7 +363,7 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
         )
     return Scorecard(format=stage.format, passed=not error and all(r.passed for r in results), checks=checks,
                      criteria=results, grader_error=error, judge_attempts=used, judge_usage=usage,
-                     judge_transcripts=transcripts)
+                     judge_transcripts=transcripts, change_verdict=verdict)
 
 
 def _recommendation(stage: ResolvedStage, output: str, matrix: DecisionMatrix | None) -> str | None:
@@ -362,77 +394,138 @@ class _Run:
     halted: str | None = None
 
 
+@dataclass
+class _Sample:
+    """How one of a stage's independent sessions ended: ``status`` is
+    ``trusted`` (an attempt passed its scorecard; ``attempt`` is it),
+    ``untrusted`` (no attempt passed), ``grader_error`` (the judge never gave a
+    usable verdict) or ``unavailable`` (the model or grader failed; ``reason``)."""
+
+    status: Literal["trusted", "untrusted", "grader_error", "unavailable"]
+    attempt: Attempt | None = None
+    reason: str = ""
+
+
+async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result: StageResult,
+                      predecessors: list[StageResult], sample: int) -> _Sample:
+    """One independent session of ``stage``: up to ``scorecard.attempts``
+    fresh single-turn attempts until one is trusted."""
+    provider, slot, t0 = run.provider, run.slot, run.t0
+    attempts = plan.rulebook.scorecard.attempts
+    notes: list[str] = []
+    last: Attempt | None = None
+    for number in range(1, attempts + 1):
+        if run.halted:
+            return _Sample("unavailable", last, f"not run: {run.halted}")
+        prompt = render_stage_prompt(plan, stage, predecessors, notes)
+        attempt = Attempt(number=number, sample=sample, prompt=prompt, started_s=time.monotonic() - t0)
+        result.attempts.append(attempt)
+        last = attempt
+        request = GenerationRequest(
+            prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
+            temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
+            label=f"stage:{stage.id}", metadata={"attempt": number, "sample": sample},
+        )
+        try:
+            async with slot:
+                completion = await provider.generate(request)
+        except TruncatedReply as exc:
+            attempt.error = str(exc)
+            attempt.finished_s = time.monotonic() - t0
+            notes = ["the previous reply was cut off at the output-token limit: be more concise"]
+            continue
+        except ProviderError as exc:  # unavailable, quota, blocked prompt: no point re-asking
+            if isinstance(exc, QuotaExhausted):
+                run.halted = f"model quota exhausted ({exc.reason})"
+            attempt.error = str(exc)
+            attempt.finished_s = time.monotonic() - t0
+            return _Sample("unavailable", attempt, f"model unavailable: {exc}")
+        attempt.output = completion.text
+        attempt.usage = completion.usage
+        result.usage = result.usage + completion.usage
+        try:
+            card = await grade_output(plan, stage, completion.text, provider, label=f"judge:{stage.id}", call_slot=slot)
+        except ProviderError as exc:
+            if isinstance(exc, QuotaExhausted):
+                run.halted = f"model quota exhausted ({exc.reason})"
+            attempt.finished_s = time.monotonic() - t0
+            return _Sample("unavailable", attempt, f"grader unavailable: {exc}")
+        attempt.scorecard = card
+        attempt.change_verdict = card.change_verdict
+        attempt.finished_s = time.monotonic() - t0
+        result.usage = result.usage + card.judge_usage
+        if card.passed:
+            return _Sample("trusted", attempt, f"trusted on attempt {number} of {attempts}")
+        notes = card.failed_notes()
+    if last is not None and last.scorecard is not None and last.scorecard.grader_error:
+        return _Sample("grader_error", last, f"the grader never gave a usable verdict in {attempts} attempt(s)")
+    return _Sample("untrusted", last, f"no attempt passed the scorecard ({attempts} attempt(s))")
+
+
+def _show(result: StageResult, stage: ResolvedStage, attempt: Attempt | None) -> None:
+    """Make ``attempt``'s output the stage's final output (matrix, recommendation)."""
+    if attempt is None or attempt.output is None:
+        return
+    result.final_output = attempt.output
+    matrices = extract_matrices(attempt.output)
+    result.matrix = matrices[-1] if matrices else None  # the last matrix is the one graded and reported
+    result.recommendation = _recommendation(stage, attempt.output, result.matrix)
+
+
 async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
-    provider, results, done, slot, t0 = run.provider, run.results, run.done, run.slot, run.t0
+    results, done = run.results, run.done
     result = results[stage.id]
     try:
         for dep in stage.depends_on:
             await done[dep].wait()
         blocked = [d for d in stage.depends_on if results[d].outcome != "passed"]
         if blocked:
+            # never run on empty input: a stage behind an untrusted or inconclusive predecessor is inconclusive too
             worst = "inconclusive" if any(results[d].effective_outcome == "inconclusive" for d in blocked) else "failed"
             result.outcome, result.blocked_outcome = "skipped", worst
-            result.reason = f"not run: {', '.join(blocked)} did not pass"
+            result.reason = f"not run: {', '.join(f'{d} {results[d].trust}' for d in blocked)}"
             return
         predecessors = [results[d] for d in stage.depends_on]
-        attempts = plan.rulebook.scorecard.attempts
-        notes: list[str] = []
-        for number in range(1, attempts + 1):
-            if run.halted:
-                result.outcome, result.reason = "inconclusive", f"not run: {run.halted}"
-                return
-            prompt = render_stage_prompt(plan, stage, predecessors, notes)
-            attempt = Attempt(number=number, prompt=prompt, started_s=time.monotonic() - t0)
-            result.attempts.append(attempt)
-            request = GenerationRequest(
-                prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
-                temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
-                label=f"stage:{stage.id}", metadata={"attempt": number},
-            )
-            try:
-                async with slot:
-                    completion = await provider.generate(request)
-            except TruncatedReply as exc:
-                attempt.error = str(exc)
-                attempt.finished_s = time.monotonic() - t0
-                notes = ["the previous reply was cut off at the output-token limit: be more concise"]
-                continue
-            except ProviderError as exc:  # unavailable, quota, blocked prompt: no point re-asking
-                if isinstance(exc, QuotaExhausted):
-                    run.halted = f"model quota exhausted ({exc.reason})"
-                attempt.error = str(exc)
-                attempt.finished_s = time.monotonic() - t0
-                result.outcome, result.reason = "inconclusive", f"model unavailable: {exc}"
-                return
-            attempt.output = completion.text
-            attempt.usage = completion.usage
-            result.usage = result.usage + completion.usage
-            try:
-                card = await grade_output(plan, stage, completion.text, provider, label=f"judge:{stage.id}", call_slot=slot)
-            except ProviderError as exc:
-                if isinstance(exc, QuotaExhausted):
-                    run.halted = f"model quota exhausted ({exc.reason})"
-                attempt.finished_s = time.monotonic() - t0
-                result.outcome, result.reason = "inconclusive", f"grader unavailable: {exc}"
-                result.final_output = completion.text
-                return
-            attempt.scorecard = card
-            attempt.finished_s = time.monotonic() - t0
-            result.usage = result.usage + card.judge_usage
-            result.final_output = completion.text
-            matrices = extract_matrices(completion.text)
-            result.matrix = matrices[-1] if matrices else None
-            result.recommendation = _recommendation(stage, completion.text, result.matrix)
-            if card.passed:
-                result.outcome = "passed"
-                result.reason = f"passed on attempt {number} of {attempts}"
-                return
-            notes = card.failed_notes()
-        last = result.final_attempt
-        if last is not None and last.scorecard is not None and last.scorecard.grader_error:
-            result.outcome, result.reason = "inconclusive", f"the grader never gave a usable verdict in {attempts} attempt(s)"
-        else:
-            result.outcome, result.reason = "failed", f"no attempt passed the scorecard ({attempts} attempt(s))"
+        n = plan.rulebook.stage_samples(stage.id) if stage.id in plan.rulebook.stage_ids() else plan.rulebook.samples
+        result.samples = n
+        samples = list(await asyncio.gather(*(_run_sample(plan, stage, run, result, predecessors, k) for k in range(1, n + 1))))
+        result.attempts.sort(key=lambda a: (a.sample, a.number))
+        trusted = [x for x in samples if x.status == "trusted"]
+        unavailable = [x for x in samples if x.status == "unavailable"]
+        label = "" if n == 1 else f" ({len(trusted)}/{n} samples trusted)"
+        if not trusted:
+            _show(result, stage, next((x.attempt for x in reversed(samples) if x.attempt and x.attempt.output), None))
+            if unavailable:
+                result.outcome, result.reason = "inconclusive", unavailable[0].reason
+            elif all(x.status == "grader_error" for x in samples):
+                result.outcome, result.reason = "inconclusive", samples[0].reason
+            else:
+                result.outcome = "failed"
+                result.reason = next(x.reason for x in samples if x.status == "untrusted") + label
+            return
+        if not plan.requires_verdict:
+            _show(result, stage, trusted[0].attempt)
+            if len(trusted) * 2 <= n and n > 1:
+                result.outcome, result.reason = "inconclusive", f"only {len(trusted)}/{n} samples trusted"
+            else:
+                result.outcome, result.reason = "passed", (trusted[0].reason if n == 1 else f"{len(trusted)}/{n} samples trusted")
+            return
+        ids = [c.id for c in plan.constraints]
+        verdicts = [x.attempt.change_verdict if x.status == "trusted" and x.attempt else None for x in samples]
+        rows, disagreements = combine_samples(verdicts, ids, min_agreement=plan.rulebook.gate.min_agreement)
+        representative = next((x.attempt for x in trusted if x.attempt and x.attempt.change_verdict
+                               and all(x.attempt.change_verdict.get(r.constraint).verdict == r.verdict for r, _ in rows)), trusted[0].attempt)
+        _show(result, stage, representative)
+        result.findings = [Finding(stage=stage.id, constraint=r.constraint, verdict=r.verdict, severity=r.severity,
+                                   evidence=r.evidence, agreement=f"{k}/{n}") for r, k in rows]
+        if disagreements:
+            need = plan.rulebook.gate.min_agreement
+            rule = f"min_agreement {need:g}" if need is not None else "a strict majority"
+            result.outcome = "inconclusive"
+            result.reason = f"samples disagree (need {rule}): " + "; ".join(disagreements)
+            return
+        result.outcome = "passed"
+        result.reason = trusted[0].reason if n == 1 else f"{len(trusted)}/{n} samples trusted; verdicts agree"
     finally:
         done[stage.id].set()
 

@@ -29,19 +29,17 @@ def pool_key(url):
 ```
 """
 
+#: A passing judge reply in the pinned schema (criterion ids as keys, quotes of at least 4 words).
 JUDGE_PASS = {
-    "criteria": [
-        {"id": cid, "evidence_quote": quote, "reasoning": "It does what the criterion asks.", "verdict": "PASS"}
-        for cid, quote in [
-            ("blueprint", "Flaw Analysis"),
-            ("analysis", "keys connections on the hostname only"),
-            ("solution", "Key the pool on scheme, host and port together"),
-            ("algorithm", "return (url.scheme, url.host, url.port)"),
-            ("persona", "standard pool-manager pattern"),
-            ("helps", "Key the pool on scheme, host and port together"),
-        ]
-    ],
-    "summary": "A sound, actionable analysis.",
+    cid: {"evidence_quote": quote, "reasoning": "It does what the criterion asks.", "verdict": "PASS"}
+    for cid, quote in [
+        ("blueprint", "so two services behind one proxy share sockets"),
+        ("analysis", "keys connections on the hostname only"),
+        ("solution", "Key the pool on scheme, host and port together"),
+        ("algorithm", "return (url.scheme, url.host, url.port)"),
+        ("persona", "following the standard pool-manager pattern"),
+        ("helps", "Key the pool on scheme, host and port together"),
+    ]
 }
 
 

@@ -210,7 +210,7 @@ def test_recorder_shows_what_would_be_posted(sync_payload, small_diff, rulebook_
     gh = GitHubRecorder(files={".simulation.yml": rulebook_text}, diff=rulebook_diff)
     env = {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_EVENT_PATH": str(event), "GITHUB_REPOSITORY": REPO,
            "GITHUB_WORKSPACE": str(tmp_path), "INPUT_STATUS": "check-run"}
-    code = run_action(env, publisher=gh, provider=FakeProvider(lambda r: JUDGE_PASS if r.response_schema else FLAW_OUTPUT))
+    code = run_action(env, publisher=gh, provider=FakeProvider(lambda r: JUDGE_PASS if r.wants_json else FLAW_OUTPUT))
     assert code == 0
     assert gh.last_state == "success" and len(gh.comments) == 1
     assert "applies after merge" in gh.comments[0]["body"]  # the PR changes the rulebook: note it

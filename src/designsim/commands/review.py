@@ -93,46 +93,92 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
     return _run_and_report(plan, _provider(provider, cassette, model or rulebook.model, record), out=out, json_out=json_out)
 
 
+def grade_plan(rulebook, fmt: str, *, raw_diff: bytes | None = None, stage_id: str | None = None, library=None,
+               source: str | None = None, workdir=None):
+    """The plan and stage ``designsim grade`` grades with: exactly what a review
+    stage would use. With ``raw_diff`` the evidence is built as ``review`` builds
+    it (same budget, same "analysis is not a copy" check, same verdict section
+    required); without it, the output is graded against the paper's blueprint
+    alone (no verdict section required). ``stage_id`` picks the rulebook stage
+    (default: the first whose format is ``fmt``). Returns ``(plan, stage)``;
+    raises :class:`ConfigError` for an unknown stage or a format mismatch."""
+    from designsim.review import build_plan
+    from designsim.simulation import ResolvedStage, resolve_plan
+
+    if raw_diff is not None:
+        plan = build_plan(rulebook, raw_diff, library=library, source=source, workdir=workdir)
+    else:
+        plan = resolve_plan(rulebook, "", library)
+    if stage_id is not None:
+        stage = next((s for s in plan.stages if s.id == stage_id), None)
+        if stage is None:
+            raise ConfigError(f"no stage {stage_id!r} in the rulebook (stages: {', '.join(s.id for s in plan.stages)})", field="--stage")
+        if stage.format != fmt:
+            raise ConfigError(f"stage {stage_id!r} uses format {stage.format!r}, not {fmt!r}", field="--format")
+        return plan, stage
+    stage = next((s for s in plan.stages if s.format == fmt), None)
+    if stage is None:
+        first = plan.stages[0]
+        stage = ResolvedStage("output", first.title, first.focus, fmt, [], [], first.persona)
+    return plan, stage
+
+
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, allow_dash=True))
 @click.option("--format", "fmt", type=click.Choice(["pathways", "flaw"]), required=True, help="The blueprint the output should follow.")
-@click.option("--rulebook", "rulebook_path", type=click.Path(dir_okay=False), help="Take constraints, anti-goals and criteria from this rulebook.")
-@click.option("--no-llm", is_flag=True, help="Deterministic checks only; no judge call.")
-@click.option("--json", "as_json", is_flag=True, help="Print the grade as JSON (DESIGN.md shape).")
+@click.option("--rulebook", "rulebook_path", type=click.Path(dir_okay=False), help="Take constraints, anti-goals, criteria and limits from this rulebook.")
+@click.option("--diff", "diff_path", type=click.Path(dir_okay=False), help="The diff the output reviewed: grade exactly as a review stage would (verdict section required).")
+@click.option("--stage", "stage_id", help="The rulebook stage the output belongs to [default: the first with this format].")
+@click.option("--no-llm", is_flag=True, help="Deterministic checks only; no judge call (not a full grade).")
+@click.option("--json", "as_json", is_flag=True, help="Print the grade as JSON (DESIGN.md shape, plus change_verdict).")
 @click.option("--provider", type=click.Choice(["gemini", "replay"]), default="gemini", show_default=True)
-@click.option("--cassette", type=click.Path(dir_okay=False), help="Recorded judge replies (label 'judge:output').")
+@click.option("--cassette", type=click.Path(dir_okay=False), help="Recorded judge replies (label 'judge:<stage id>', 'judge:output' without a rulebook stage).")
 @click.option("--model", help="Judge model.")
-def grade(file, fmt, rulebook_path, no_llm, as_json, provider, cassette, model) -> int:
-    """Grade a saved simulation output with the scorecard. Exit 0 passed, 1 failed, 2 bad input, 3 judge unavailable."""
+def grade(file, fmt, rulebook_path, diff_path, stage_id, no_llm, as_json, provider, cassette, model) -> int:
+    """Grade a saved simulation output with the scorecard, as a review stage would.
+
+    Exit 0 trusted, 1 untrusted (a check or criterion failed), 2 bad input,
+    3 the judge never gave a usable verdict.
+    """
     import asyncio
 
+    from designsim.evidence import load_diff_bytes
     from designsim.rulebook import Rulebook, Stage, load_rulebook
-    from designsim.simulation import ResolvedStage, resolve_plan, grade_output
+    from designsim.simulation import grade_output
 
     text = _read_text(file)
     if rulebook_path:
         rb = load_rulebook(rulebook_path)
     else:
         rb = Rulebook(scenario="(not given)", directive="(not given)",
-                      stages=[Stage(id="output", title=Path(file).name, focus="(graded from a file)")])
+                      stages=[Stage(id="output", title=Path(file).name, focus="(graded from a file)", format=fmt)])
     scorecard = rb.scorecard.model_copy(update={"judge": rb.scorecard.judge and not no_llm,
                                                   "judge_model": model or rb.scorecard.judge_model})
-    rb = rb.model_copy(update={"output": rb.output.model_copy(update={"format": fmt, "min_chars": min(rb.output.min_chars, 200)}),
-                               "scorecard": scorecard})
-    plan = resolve_plan(rb, "")
-    stage = ResolvedStage("output", Path(file).name, "(graded from a file)", fmt, [], [], plan.stages[0].persona)
+    rb = rb.model_copy(update={"scorecard": scorecard})
+    raw = load_diff_bytes(diff_path) if diff_path else None
+    plan, stage = grade_plan(rb, fmt, raw_diff=raw, stage_id=stage_id, source=diff_path)
     judge_provider = None if no_llm else _provider(provider, cassette, model, None)
-    card = asyncio.run(grade_output(plan, stage, text, judge_provider, label="judge:output"))
+    card = asyncio.run(grade_output(plan, stage, text, judge_provider, label=f"judge:{stage.id}"))
     if no_llm:
-        card = card.model_copy(update={"judge_skipped": "--no-llm"})
+        card = card.model_copy(update={"judge_skipped": "--no-llm: deterministic checks only, no judge"})
     if as_json:
-        click.echo(json.dumps(card.as_contract(), indent=2, ensure_ascii=False))
+        data = card.as_contract()
+        data["verdict_required"] = plan.requires_verdict
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         for c in card.checks:
             click.echo(f"{'✅' if c.passed else '❌'} {c.name}: {c.detail}")
         for c in card.criteria:
             click.echo(f"{'✅' if c.passed else ('⚠️' if c.verdict == 'GRADER_ERROR' else '❌')} {c.name}: {c.reason}")
-        click.echo("PASSED" if card.passed else ("GRADER_ERROR" if card.grader_error else "FAILED"))
+        if card.change_verdict:
+            for r in card.change_verdict.rows:
+                click.echo(f"verdict on the change: {r.constraint} {r.verdict} ({r.severity}) — {r.evidence}")
+        if card.grader_error:
+            click.echo("GRADER_ERROR: the judge never gave a usable verdict")
+        elif no_llm:
+            click.echo("CHECKS PASSED (no judge: --no-llm, not a full grade)" if card.passed else "CHECKS FAILED (no judge: --no-llm)")
+        else:
+            click.echo("TRUSTED: every check and criterion passed" if card.passed else "UNTRUSTED: a check or criterion failed")
     if card.grader_error:
         return 3
     return 0 if card.passed else 1

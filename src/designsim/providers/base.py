@@ -21,7 +21,10 @@ class GenerationRequest:
     instruction; ``temperature`` in [0, 2]; ``max_output_tokens`` in tokens;
     ``response_schema`` a pydantic model class asking for JSON output (the
     completion's ``parsed`` is then a dict validated against it, or ``None``).
-    ``label`` names the call in logs and transcripts (stage id, prompt id).
+    ``response_json_schema`` a JSON Schema (a dict) asking for JSON output whose
+    property names are fixed at run time (the judge's criterion ids); the
+    completion's ``parsed`` is then the decoded object, unvalidated: the caller
+    validates it. ``label`` names the call in logs and transcripts (stage id, prompt id).
     """
 
     prompt: str
@@ -30,8 +33,14 @@ class GenerationRequest:
     temperature: float | None = None
     max_output_tokens: int | None = None
     response_schema: type[BaseModel] | None = None
+    response_json_schema: dict[str, Any] | None = field(default=None, compare=False)
     label: str = ""
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def wants_json(self) -> bool:
+        """True when the request asks for JSON output (either kind of schema)."""
+        return self.response_schema is not None or self.response_json_schema is not None
 
 
 class Usage(BaseModel):

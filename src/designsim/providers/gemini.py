@@ -160,6 +160,11 @@ def config_kwargs(request: GenerationRequest) -> dict[str, Any]:
     if request.response_schema is not None:
         kwargs["response_mime_type"] = "application/json"
         kwargs["response_schema"] = request.response_schema
+    elif request.response_json_schema is not None:
+        # a plain JSON Schema (google-genai >= 1.x: GenerateContentConfig.response_json_schema;
+        # checked in google-genai 3.6.1, 2026-12-01): property names fixed at run time
+        kwargs["response_mime_type"] = "application/json"
+        kwargs["response_json_schema"] = request.response_json_schema
     return kwargs
 
 
@@ -202,5 +207,5 @@ class GeminiProvider:
         except _MAPPED_ERRORS as exc:  # translated once, here
             raise map_api_error(exc) from exc
         return completion_from_response(
-            response, model=model, latency_s=time.perf_counter() - started, want_json=request.response_schema is not None
+            response, model=model, latency_s=time.perf_counter() - started, want_json=request.response_schema is not None or request.response_json_schema is not None
         )

@@ -79,6 +79,12 @@ class ReplayProvider:
                 parsed = request.response_schema.model_validate_json(item.text).model_dump(mode="json")
             except ValidationError:
                 parsed = None
+        elif request.response_json_schema is not None:
+            try:
+                value = json.loads(item.text)
+            except ValueError:
+                value = None
+            parsed = value if isinstance(value, dict) else None
         return Completion(text=item.text, parsed=parsed, usage=item.usage, model=self.cassette.model or "replay")
 
 
