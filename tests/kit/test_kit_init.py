@@ -51,16 +51,18 @@ def test_answers_file_makes_a_rulebook_that_lints_clean(cli, tmp_path):
 def test_the_rulebook_is_accepted_by_a_review(cli, tmp_path):
     assert _init(cli, tmp_path)[0] == 0
     rb = load_rulebook(tmp_path / ".simulation.yml")
-    diff = b"diff --git a/src/jobs/rerun.py b/src/jobs/rerun.py\n--- a/src/jobs/rerun.py\n+++ b/src/jobs/rerun.py\n@@ -1 +1,2 @@\n import os\n+import requests\n"
+    # GOOD_OUTPUT's "Verdict on this change" cites recover.py, so the diff adds to it
+    diff = b"diff --git a/recover.py b/recover.py\n--- a/recover.py\n+++ b/recover.py\n@@ -1 +1,2 @@\n import os\n+import requests\n"
     plan = build_plan(rb, diff, library=PromptLibrary())
-    criteria = default_criteria("pathways")
+    criteria = default_criteria("pathways", change_verdict=True)
     quote = "The recommended solution is **Pathway 1: The Post-Mortem Recovery Agent**."
+
+    output = "".join(line for line in GOOD_OUTPUT.splitlines(keepends=True) if not line.startswith("| C3 |"))  # this rulebook has C1, C2
 
     def respond(request):
         if request.label.startswith("stage:"):
-            return GOOD_OUTPUT
-        return {"criteria": [{"id": c.id, "evidence_quote": quote, "reasoning": "sound", "verdict": "PASS"} for c in criteria],
-                "summary": "good"}
+            return output
+        return {c.id: {"evidence_quote": quote, "reasoning": "sound", "verdict": "PASS"} for c in criteria}
 
     fake = FakeProvider(respond)
     review = run_review_sync(plan, fake)

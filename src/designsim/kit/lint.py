@@ -48,6 +48,9 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "gemini-2.5-pro": 1_048_576,
     "gemini-2.5-flash": 1_048_576,
     "gemini-2.5-flash-lite": 1_048_576,
+    # the examples' model; 1,048,576 in per DESIGN.md "More facts, read 2026-12-01"
+    # (superseded by the models branch's catalogue)
+    "gemini-3.8-flash": 1_048_576,
 }
 DEFAULT_CONTEXT_WINDOW = 1_048_576
 #: Above this share of the window a prompt is legal but advised against.
