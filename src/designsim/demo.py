@@ -44,19 +44,25 @@ _REPLY_NAME = re.compile(r"^(?P<n>\d+)-(?P<kind>stage|judge)-(?P<stage>[A-Za-z0-
 
 @dataclass(frozen=True)
 class DemoCase:
-    """One bundled case: ``name`` (``--case``), ``folder`` under ``examples/``,
-    the pull request's ``pr_title``, and the ``decision`` its cassette is
-    written to reach (``pass`` or ``fail``)."""
+    """One demo case: ``name`` (``--case``), ``folder`` (under ``root``, by
+    default the bundled ``examples/``), the pull request's ``pr_title``, the
+    ``decision`` its cassette is written to reach (``pass`` or ``fail``) and a
+    one-line ``summary``. A folder of your own, laid out like
+    ``examples/jit-generation/``, works with :func:`build_cassette` too:
+    ``DemoCase("mine", "my-case", "PR title", "fail", "…", root=Path("cases"))``."""
 
     name: str
     folder: str
     pr_title: str
     decision: str
     summary: str
+    #: the directory holding ``folder``; ``None`` means the bundled ``examples/``
+    root: Path | None = None
 
     @property
     def path(self) -> Path:
-        return examples_dir() / self.folder
+        """The case's folder: ``root / folder``, by default under the bundled examples."""
+        return (self.root or examples_dir()) / self.folder
 
 
 CASES: dict[str, DemoCase] = {
