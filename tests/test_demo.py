@@ -332,6 +332,11 @@ def test_cassette_builder_refuses_replies_it_cannot_place(tmp_path):
     with pytest.raises(ConfigError, match="never asked for"):
         build_cassette(case)
     (replies / "07-stage-synthesis.md").unlink()
+    judge = (replies / "06-judge-synthesis.json").read_text()
+    (replies / "06-judge-synthesis.json").unlink()
+    with pytest.raises(ConfigError, match="no reply for the call"):
+        build_cassette(case)
+    (replies / "06-judge-synthesis.json").write_text(judge)
     (replies / "notes.txt").write_text("not a reply\n")
     with pytest.raises(ConfigError, match="NN-stage-<id>.md"):
         load_replies(replies)
