@@ -455,7 +455,7 @@ async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result:
         attempt.finished_s = time.monotonic() - t0
         result.usage = result.usage + card.judge_usage
         if card.passed:
-            return _Sample("trusted", attempt, f"trusted on attempt {number} of {attempts}")
+            return _Sample("trusted", attempt, f"passed on attempt {number} of {attempts}")
         notes = card.failed_notes()
     if last is not None and last.scorecard is not None and last.scorecard.grader_error:
         return _Sample("grader_error", last, f"the grader never gave a usable verdict in {attempts} attempt(s)")

@@ -112,6 +112,7 @@ def test_appendix_c_is_labelled_with_the_grade_it_really_gets(cli):
     assert sorted(by_name["appendix_c"]["failures"]) == ["change_verdict", "matrix_includes_change"]
     # the same answer written as a review stage of change.diff (the paper's recover.py) passes the change
     assert (by_name["appendix_c_with_ids"]["actual"], by_name["appendix_c_with_ids"]["decision"]) == ("pass", "pass")
+    assert "constraints_addressed" in by_name["constraint_never_named"]["failures"]
     original = (EXAMPLES / "batch-recovery" / ".designsim" / "golden" / "appendix_c.md").read_bytes()
     assert original == (EXAMPLES.parent / "tests" / "fixtures" / "appendix_c_response.md").read_bytes()
 
@@ -146,10 +147,9 @@ def test_failing_for_the_wrong_reason_is_a_mismatch(cli, tmp_path):
 def test_restated_analysis_uses_the_examples_diff_when_present(cli, tmp_path):
     """Without an `evidence:` key the evidence is <rulebook dir>/change.diff."""
     rulebook, golden = _copy("jit-generation", tmp_path)
-    shutil.copy(golden / "evidence" / "orchestrator_jit.diff", rulebook.parent / "change.diff")
-    for other in golden.glob("*.*"):  # the other outputs cite jit_generation.py, which this diff lacks
-        if other.stem != "state_restated":
-            other.unlink()
+    # the example's own diff plus the one state_restated copies from (verdicts must cite files of the diff)
+    change = rulebook.parent / "change.diff"
+    change.write_bytes(change.read_bytes() + (golden / "evidence" / "orchestrator_jit.diff").read_bytes())
     label = golden / "state_restated.yml"
     label.write_text("\n".join(l for l in label.read_text().splitlines() if not l.startswith("evidence:")) + "\n")
     assert cli("test", rulebook)[0] == 0
@@ -169,15 +169,17 @@ def _judge_reply(output: str, verdict: str) -> str:
 @pytest.mark.parametrize("verdict, expected_code", [("PASS", 0), ("FAIL", 1)])
 def test_the_judge_runs_from_a_cassette(cli, tmp_path, verdict, expected_code):
     rulebook, golden = _copy("batch-recovery", tmp_path)
-    good = (golden / "appendix_c_with_ids.md").read_text()
+    # only the output that passes the checks reaches the judge (appendix_c has no verdict on change.diff)
+    judged = ["appendix_c_with_ids"]
     cassette = tmp_path / "judge.json"
-    cassette.write_text(json.dumps({"version": 1, "interactions": [{"label": "judge:recovery", "text": _judge_reply(good, verdict)}]}))
+    cassette.write_text(json.dumps({"version": 1, "interactions": [
+        {"label": "judge:recovery", "text": _judge_reply((golden / f"{name}.md").read_text(), verdict)} for name in judged]}))
     code, out, _ = cli("test", "--json", rulebook, "--cassette", cassette)
     data = json.loads(out)
     assert code == expected_code and data["judge"] == "replay"
-    good_result = next(r for r in data["results"] if r["name"] == "appendix_c_with_ids")
-    assert good_result["actual"] == verdict.lower()
-    assert all(r["matched"] for r in data["results"] if r["name"] != "appendix_c_with_ids")
+    for name in judged:
+        assert next(r for r in data["results"] if r["name"] == name)["actual"] == verdict.lower()
+    assert all(r["matched"] for r in data["results"] if r["name"] not in judged)
 
 
 def test_front_matter_labels(cli, tmp_path):

@@ -19,7 +19,6 @@ from designsim.kit.lint import lint_file
 from designsim.prompts import PromptLibrary
 from designsim.review import build_plan
 from designsim.rulebook import load_rulebook
-from designsim.scorecard import default_criteria
 from designsim.simulation import run_review_sync
 from designsim.testing import FakeProvider
 
@@ -51,18 +50,18 @@ def test_answers_file_makes_a_rulebook_that_lints_clean(cli, tmp_path):
 def test_the_rulebook_is_accepted_by_a_review(cli, tmp_path):
     assert _init(cli, tmp_path)[0] == 0
     rb = load_rulebook(tmp_path / ".simulation.yml")
-    # GOOD_OUTPUT's "Verdict on this change" cites recover.py, so the diff adds to it
-    diff = b"diff --git a/recover.py b/recover.py\n--- a/recover.py\n+++ b/recover.py\n@@ -1 +1,2 @@\n import os\n+import requests\n"
+    diff = b"diff --git a/src/jobs/rerun.py b/src/jobs/rerun.py\n--- a/src/jobs/rerun.py\n+++ b/src/jobs/rerun.py\n@@ -1 +1,2 @@\n import os\n+import requests\n"
     plan = build_plan(rb, diff, library=PromptLibrary())
-    criteria = default_criteria("pathways", change_verdict=True)
     quote = "The recommended solution is **Pathway 1: The Post-Mortem Recovery Agent**."
-
-    output = "".join(line for line in GOOD_OUTPUT.splitlines(keepends=True) if not line.startswith("| C3 |"))  # this rulebook has C1, C2
+    # a review of a change compares the change as written with the alternatives and ends with its verdict (issue 8)
+    output = GOOD_OUTPUT.replace("The Manual Assist Toolkit", "The change as written") + (
+        "\n### Verdict on this change\n| Constraint | Verdict | Severity | Evidence |\n| --- | --- | --- | --- |\n"
+        "| C1 | respected | none | src/jobs/rerun.py only adds an import |\n| C2 | respected | none | src/jobs/rerun.py |\n")
 
     def respond(request):
         if request.label.startswith("stage:"):
             return output
-        return {c.id: {"evidence_quote": quote, "reasoning": "sound", "verdict": "PASS"} for c in criteria}
+        return {cid: {"evidence_quote": quote, "reasoning": "sound", "verdict": "PASS"} for cid in request.response_json_schema["required"]}
 
     fake = FakeProvider(respond)
     review = run_review_sync(plan, fake)
