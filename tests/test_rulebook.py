@@ -53,7 +53,8 @@ def test_dependency_errors_are_located():
 
 def test_yaml_syntax_error_and_duplicates():
     assert issues("a: [1, 2")[0].startswith("r.yml:1:9: not valid YAML")
-    assert issues(BASE + "scenario: again\n")[0] == "r.yml:7:1: scenario: duplicate key 'scenario' (YAML keeps only the last)"
+    assert issues(BASE + "scenario: again\n")[0] == ("r.yml:7:1: scenario: duplicate key 'scenario' (YAML keeps only the last): "
+                                                  "already set at line 1; delete or rename one of them")
     assert issues("") == ["r.yml:1:1: expected a mapping of rulebook fields, got an empty file"]
 
 

@@ -376,6 +376,8 @@ class YamlPositions:
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.values: dict[tuple, tuple[int, int]] = {}
         self.duplicates: list[tuple[tuple, tuple[int, int]]] = []
+        #: where each duplicated key first appeared (path -> (line, column))
+        self.first_seen: dict[tuple, tuple[int, int]] = {}
         # nodes whose children were walked: an alias is walked once, so a self-referencing
         # alias (&x [*x]) cannot recurse and nested aliases ("billion laughs") stay linear
         self._walked: set[int] = set()
@@ -402,6 +404,7 @@ class YamlPositions:
                 key = key_node.value
                 if key in seen:
                     self.duplicates.append((path + (key,), self._pos(key_node)))
+                    self.first_seen.setdefault(path + (key,), self.keys[path + (key,)])
                 seen.add(key)
                 self.keys[path + (key,)] = self._pos(key_node)
                 self._walk(value_node, path + (key,))
@@ -479,6 +482,39 @@ def _explain(error: dict) -> str:
     return msg
 
 
+def yaml_error_hint(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """``(line, column, message)`` for a YAML syntax error, with a hint a person can act on.
+
+    PyYAML reports an unclosed quote at the end of the file; the hint points at
+    the opening quote (the error's ``context_mark``). A tab used for indentation
+    says to use spaces (YAML forbids tabs there, YAML 1.2 §6.1). A stray ``:``
+    in a plain value says to quote it or fix the indentation. Otherwise the
+    parser's own words, prefixed ``not valid YAML``. Lines and columns are 1-based.
+    """
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    mark = problem_mark or context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or ""
+    context = exc.context or ""
+    words = " ".join(filter(None, [context, problem]))
+    if "'\\t'" in problem or "\t" in problem:
+        return line, column, ("not valid YAML: a tab character here; YAML indentation must use spaces "
+                              "(replace the tab with spaces)")
+    if "quoted scalar" in context and context_mark is not None:
+        quote = context_mark.buffer[context_mark.pointer] if context_mark.buffer else '"'
+        if quote not in "\"'":
+            quote = '"'
+        return (context_mark.line + 1, context_mark.column + 1,
+                f"not valid YAML: the {quote} opened here is never closed (add the closing {quote}; "
+                f"{'double it as ' + quote * 2 if quote == chr(39) else 'escape it as ' + chr(92) + quote} for a quote inside)")
+    if "mapping values are not allowed" in problem:
+        return line, column, ("not valid YAML: a ':' where a value was expected; quote a value that contains ': ', "
+                              "or align this key with the keys above it")
+    if "found character '%'" in problem or "found character '@'" in problem or "found character '`'" in problem:
+        return line, column, f"not valid YAML: {words} (quote a value that starts with this character)"
+    return line, column, f"not valid YAML: {words}"
+
+
 def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
     """Parse and validate rulebook YAML ``text``; ``source`` names it in errors.
 
@@ -488,15 +524,15 @@ def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise RulebookError([RulebookIssue(source, line, column, "", f"not valid YAML: {problem}")]) from exc
+        line, column, message = yaml_error_hint(exc)
+        raise RulebookError([RulebookIssue(source, line, column, "", message)]) from exc
     except yaml.YAMLError as exc:
         raise RulebookError([RulebookIssue(source, 1, 1, "", f"not valid YAML: {exc}")]) from exc
     positions = YamlPositions(root)
     issues = [
-        RulebookIssue(source, line, col, ".".join(map(str, path)), f"duplicate key {path[-1]!r} (YAML keeps only the last)")
+        RulebookIssue(source, line, col, ".".join(map(str, path)),
+                      f"duplicate key {path[-1]!r} (YAML keeps only the last): already set at line "
+                      f"{positions.first_seen.get(path, (line,))[0]}; delete or rename one of them")
         for path, (line, col) in positions.duplicates
     ]
     if not isinstance(data, dict):

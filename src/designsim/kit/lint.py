@@ -17,7 +17,7 @@ Three kinds of finding, in this order:
 3. **Stage sizes** — each stage's estimated prompt in tokens against the
    context window of its model (:data:`CONTEXT_WINDOWS`).
 
-Prompt-size estimate (tokens, :func:`designsim.evidence.estimate_tokens`,
+Prompt-size estimate (tokens, :func:`designsim.tokens.estimate_tokens`,
 4 characters per token): the stage prompt rendered with empty evidence, plus
 the rulebook's *nominal* evidence budget ``evidence.max_tokens`` (the diff is
 not known at lint time; a review never sends more), plus
@@ -39,7 +39,7 @@ import jinja2
 import yaml
 
 from designsim.errors import ConfigError
-from designsim.evidence import estimate_tokens
+from designsim.tokens import estimate_tokens
 from designsim.prompts import PromptLibrary
 from designsim.rulebook import ComponentRef, Rulebook, RulebookError, YamlPositions, parse_rulebook
 
@@ -51,9 +51,7 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "gemini-2.5-pro": 1_048_576,
     "gemini-2.5-flash": 1_048_576,
     "gemini-2.5-flash-lite": 1_048_576,
-    # the examples' model; 1,048,576 in per DESIGN.md "More facts, read 2026-12-01"
-    # (superseded by the models branch's catalogue)
-    "gemini-3.8-flash": 1_048_576,
+    "gemini-3.8-flash": 1_048_576,  # DESIGN.md "More facts, read 2026-12-01" (the models branch has the catalogue)
 }
 DEFAULT_CONTEXT_WINDOW = 1_048_576
 #: Above this share of the window a prompt is legal but advised against.
@@ -519,14 +517,25 @@ def gate_advice(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Fin
 # --------------------------------------------------------------------------- entry points
 
 
+def evidence_file_errors(rb: Rulebook, where: "_Where", root: str | Path) -> list[Finding]:
+    """An error for each ``evidence.files`` glob that matches no file under ``root``
+    (the repository root): a misspelled path would silently send less evidence."""
+    from designsim.evidence.source import unmatched_patterns
+
+    return [where.finding("evidence-files", f"{rb.evidence.files[i]!r} matches no file under {Path(root).resolve()} "
+                          "(paths are relative to the repository root; check the spelling)", ("evidence", "files", i), key=False)
+            for i in unmatched_patterns(rb.evidence.files, root)]
+
+
 def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
     """Lint rulebook YAML ``text`` (``source`` names it in findings).
 
     ``library`` supplies templates and components (default: bundled only);
     ``context_window_override`` (tokens) replaces the model table, e.g. to
-    check a rulebook against a smaller model. Never raises for any input text:
-    every problem is a finding.
+    check a rulebook against a smaller model; ``root`` is the repository root that
+    ``evidence.files`` globs must match (None: not checked). Never raises for any
+    input text: every problem is a finding.
     """
     library = library or PromptLibrary()
     report = LintReport(source)
@@ -541,6 +550,8 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     where = _Where(text, source)
     report.errors.extend(template_syntax_errors(library))
     report.errors.extend(component_errors(rb, library, where))
+    if root is not None:
+        report.errors.extend(evidence_file_errors(rb, where, root))
     report.advice.extend(advise(rb, library, where))
     if rb.constraints or rb.goal:  # no constraints at all already has its own advice
         report.advice.extend(gate_advice(rb, library, where))
@@ -551,8 +562,9 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
 
 
 def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
-    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding."""
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
+    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding.
+    ``evidence.files`` globs are checked against ``root`` (default: the rulebook's directory)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -560,7 +572,8 @@ def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
         return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
     except (OSError, UnicodeDecodeError) as exc:
         return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
-    return lint_text(text, str(path), library=library, context_window_override=context_window_override)
+    return lint_text(text, str(path), library=library, context_window_override=context_window_override,
+                     root=path.parent if root is None else root)
 
 
 def format_report(report: LintReport) -> str:
@@ -577,4 +590,4 @@ def format_report(report: LintReport) -> str:
 
 
 __all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
-           "format_report", "lint_file", "lint_text"]
+           "evidence_file_errors", "format_report", "lint_file", "lint_text"]
