@@ -230,7 +230,6 @@ def demo(case_name, out, json_out, live) -> int:
     run was inconclusive, or if a replay did not reach the case's recorded decision).
     """
     from designsim.demo import CASES, demo_plan
-    from designsim.fileio import atomic_write_text
     from designsim.providers.replay import ReplayProvider
     from designsim.report import render_json, render_markdown
     from designsim.review import review_diff
@@ -248,7 +247,7 @@ def demo(case_name, out, json_out, live) -> int:
     review = review_diff(plan, provider)
     _write(out, render_markdown(review, library=plan.library))
     if json_out:
-        atomic_write_text(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
+        _write(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
     decision = review.decision
     click.echo(f"designsim demo: decision {decision.verdict.upper()} — {decision.reason} "
                f"({review.usage.total_tokens:,} tokens; a review would exit {review.exit_code})", err=True)
