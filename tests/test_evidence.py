@@ -420,3 +420,29 @@ def test_diff_file_converted_to_crlf_throughout_is_read_as_lf(realdata):
     assert "the diff file has CRLF line endings throughout; read as LF" in ev.notes
     # a real diff of CRLF files (git headers in LF) is left alone
     assert not any("throughout" in n for n in evidence_from_bytes(_diff(realdata, "06")).notes)
+
+
+def test_token_estimate_and_models_load_without_diff_parsing():
+    """designsim.tokens and the evidence data types (used by batch, lint, rulebook)
+    must not pull in unidiff; the full public API stays importable from designsim.evidence."""
+    import sys
+
+    code = ("import sys, designsim.tokens, designsim.evidence.models, designsim.kit.lint, designsim.batch.runner\n"
+            "assert 'unidiff' not in sys.modules, 'diff parsing imported'\n"
+            "import designsim.evidence as ev\n"
+            "assert ev.estimate_tokens is designsim.tokens.estimate_tokens\n"
+            "missing = [n for n in ev.__all__ if not hasattr(ev, n)]\n"
+            "assert not missing, missing\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_omitted_note_comes_first_inside_the_fence():
+    """Issue 13: a cut diff says so before any of its content, not after 60k tokens."""
+    files = "".join(f"diff --git a/f{i}.py b/f{i}.py\n--- a/f{i}.py\n+++ b/f{i}.py\n@@ -1 +1 @@\n-{'a' * 900}\n+{'b' * 900}\n"
+                    for i in range(40))
+    ev = build_evidence(files, EvidenceSettings(max_tokens=4_000), pr_title="t", pr_body="b")
+    assert ev.omitted_summary and ev.tokens <= 4_000
+    text = ev.included_text
+    assert text.index("## Omitted\n") < text.index("## Pull request") < text.index("## Diff:")
+    assert text.index(f"<{FENCE_TAG}>") < text.index("## Omitted\n")

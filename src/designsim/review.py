@@ -14,7 +14,7 @@ from designsim.evidence import Evidence, evidence_from_bytes, read_extra_files
 from designsim.prompts import PromptLibrary
 from designsim.providers.base import Provider
 from designsim.rulebook import Rulebook
-from designsim.simulation import EvidenceSummary, Review, ReviewPlan, resolve_plan, run_review_sync
+from designsim.simulation import EvidenceSummary, ProgressCallback, Review, ReviewPlan, resolve_plan, run_review_sync
 
 
 def summarise_evidence(evidence: Evidence) -> EvidenceSummary:
@@ -55,7 +55,9 @@ def build_plan(
                         review_change=bool(diff_files), diff_files=diff_files)
 
 
-def review_diff(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=()) -> Review:
+def review_diff(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=(),
+                on_progress: ProgressCallback | None = None) -> Review:
     """Run the review (blocking). ``overrides``: maintainers' acceptances
-    (:class:`designsim.decision.Override`) applied to the decision."""
-    return run_review_sync(plan, provider, head_sha=head_sha, overrides=overrides)
+    (:class:`designsim.decision.Override`) applied to the decision; ``on_progress``
+    gets live :class:`~designsim.simulation.ProgressEvent` s."""
+    return run_review_sync(plan, provider, head_sha=head_sha, overrides=overrides, on_progress=on_progress)

@@ -368,14 +368,17 @@ class YamlPositions:
     def from_text(cls, text: str) -> "YamlPositions":
         """Positions for ``text``; empty (everything at 1:1) if it is not valid YAML."""
         try:
-            return cls(yaml.compose(text, Loader=yaml.SafeLoader))
-        except yaml.YAMLError:
+            check_yaml_limits(text, "")
+            return cls(yaml.compose(text, Loader=_YAML_LOADER))
+        except (yaml.YAMLError, RulebookError):
             return cls(None)
 
     def __init__(self, root: yaml.Node | None):
         self.keys: dict[tuple, tuple[int, int]] = {}
         self.values: dict[tuple, tuple[int, int]] = {}
         self.duplicates: list[tuple[tuple, tuple[int, int]]] = []
+        #: where each duplicated key first appeared (path -> (line, column))
+        self.first_seen: dict[tuple, tuple[int, int]] = {}
         # nodes whose children were walked: an alias is walked once, so a self-referencing
         # alias (&x [*x]) cannot recurse and nested aliases ("billion laughs") stay linear
         self._walked: set[int] = set()
@@ -402,6 +405,7 @@ class YamlPositions:
                 key = key_node.value
                 if key in seen:
                     self.duplicates.append((path + (key,), self._pos(key_node)))
+                    self.first_seen.setdefault(path + (key,), self.keys[path + (key,)])
                 seen.add(key)
                 self.keys[path + (key,)] = self._pos(key_node)
                 self._walk(value_node, path + (key,))
@@ -479,24 +483,135 @@ def _explain(error: dict) -> str:
     return msg
 
 
+#: Limits on a YAML document designsim reads (rulebook, goal map), checked
+#: before anything is built from it, so hostile YAML fails closed with
+#: ``file:line`` (exit 2) instead of ``RecursionError`` or ``ValueError``
+#: (8 MiB of characters still holds a scenario over a 1M-token context window, which lint reports):
+#: characters of the document; nesting depth of mappings and sequences (PyYAML
+#: composes recursively: 100k levels overflow the stack); nodes after expanding
+#: aliases ("billion laughs"); characters of a plain number (Python refuses to
+#: convert an int of more than 4,300 digits, ``sys.get_int_max_str_digits``).
+YAML_MAX_CHARS = 8 * 1024 * 1024
+YAML_MAX_DEPTH = 64
+YAML_MAX_NODES = 1_000_000
+YAML_MAX_NUMBER_CHARS = 100
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: same events, C speed
+_NUMBER = re.compile(r"^[-+]?(0[xob])?[0-9a-fA-F_.:]+([eE][-+]?[0-9]+)?$")
+
+
+def check_yaml_limits(text: str, source: str) -> None:
+    """Raise :class:`RulebookError` (located ``source:line:column``) when YAML
+    ``text`` exceeds :data:`YAML_MAX_CHARS`, :data:`YAML_MAX_DEPTH`,
+    :data:`YAML_MAX_NODES` (aliases expanded) or has a plain number longer than
+    :data:`YAML_MAX_NUMBER_CHARS`. One streaming pass over the parser's events
+    (no recursion, linear time); syntax errors are left to the caller's parse."""
+    def fail(mark, message: str) -> None:
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise RulebookError([RulebookIssue(source, line, column, "", message)])
+
+    if len(text) > YAML_MAX_CHARS:
+        fail(None, f"the file is {len(text):,} characters; designsim reads at most {YAML_MAX_CHARS:,} (a rulebook is configuration, not data)")
+    try:
+        _scan_limits(text, _YAML_LOADER, fail)
+    except yaml.YAMLError:
+        if _YAML_LOADER is yaml.SafeLoader:
+            return  # the parse that follows reports it with its position
+        try:  # libyaml stops at its own limits: scan again with the pure parser (iterative, no recursion)
+            _scan_limits(text, yaml.SafeLoader, fail)
+        except yaml.YAMLError:
+            return
+
+
+def _scan_limits(text: str, loader: type, fail) -> None:
+    depth, nodes = 0, 0
+    sizes: dict[str, int] = {}
+    open_anchors: list[tuple[str | None, int]] = []
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            nodes += 1
+            if depth > YAML_MAX_DEPTH:
+                fail(event.start_mark, f"nested more than {YAML_MAX_DEPTH} levels deep")
+            open_anchors.append((event.anchor, nodes))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            anchor, start = open_anchors.pop()
+            if anchor:
+                sizes[anchor] = nodes - start + 1
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+            if event.style in (None, "") and len(event.value) > YAML_MAX_NUMBER_CHARS and _NUMBER.match(event.value):
+                fail(event.start_mark, f"a number of {len(event.value):,} characters; quote it if it is text")
+        elif isinstance(event, yaml.AliasEvent):
+            nodes += sizes.get(event.anchor, 1)
+        if nodes > YAML_MAX_NODES:
+            fail(event.start_mark, f"more than {YAML_MAX_NODES:,} values once aliases are expanded")
+
+
+def _construct(root: yaml.Node | None) -> Any:
+    """Python data from a composed node tree (what ``yaml.safe_load`` would give, without parsing twice)."""
+    if root is None:
+        return None
+    return yaml.SafeLoader("").construct_document(root)
+
+
+def yaml_error_hint(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
+    """``(line, column, message)`` for a YAML syntax error, with a hint a person can act on.
+
+    PyYAML reports an unclosed quote at the end of the file; the hint points at
+    the opening quote (the error's ``context_mark``). A tab used for indentation
+    says to use spaces (YAML forbids tabs there, YAML 1.2 §6.1). A stray ``:``
+    in a plain value says to quote it or fix the indentation. Otherwise the
+    parser's own words, prefixed ``not valid YAML``. Lines and columns are 1-based.
+    """
+    problem_mark, context_mark = exc.problem_mark, exc.context_mark
+    mark = problem_mark or context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = exc.problem or ""
+    context = exc.context or ""
+    words = " ".join(filter(None, [context, problem]))
+    if "'\\t'" in problem or "\t" in problem:
+        return line, column, ("not valid YAML: a tab character here; YAML indentation must use spaces "
+                              "(replace the tab with spaces)")
+    if "quoted scalar" in context and context_mark is not None:
+        quote = context_mark.buffer[context_mark.pointer] if context_mark.buffer else '"'
+        if quote not in "\"'":
+            quote = '"'
+        return (context_mark.line + 1, context_mark.column + 1,
+                f"not valid YAML: the {quote} opened here is never closed (add the closing {quote}; "
+                f"{'double it as ' + quote * 2 if quote == chr(39) else 'escape it as ' + chr(92) + quote} for a quote inside)")
+    if "mapping values are not allowed" in problem:
+        return line, column, ("not valid YAML: a ':' where a value was expected; quote a value that contains ': ', "
+                              "or align this key with the keys above it")
+    if "found character '%'" in problem or "found character '@'" in problem or "found character '`'" in problem:
+        return line, column, f"not valid YAML: {words} (quote a value that starts with this character)"
+    return line, column, f"not valid YAML: {words}"
+
+
 def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
     """Parse and validate rulebook YAML ``text``; ``source`` names it in errors.
 
     Raises :class:`RulebookError` listing every problem with its position.
     """
+    check_yaml_limits(text, source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        try:
+            root = yaml.compose(text, Loader=_YAML_LOADER)
+        except yaml.YAMLError:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)  # raises with the pure parser's (documented) positions
+        data = _construct(root)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        problem = " ".join(filter(None, [exc.context, exc.problem]))
-        raise RulebookError([RulebookIssue(source, line, column, "", f"not valid YAML: {problem}")]) from exc
+        line, column, message = yaml_error_hint(exc)
+        raise RulebookError([RulebookIssue(source, line, column, "", message)]) from exc
     except yaml.YAMLError as exc:
         raise RulebookError([RulebookIssue(source, 1, 1, "", f"not valid YAML: {exc}")]) from exc
     positions = YamlPositions(root)
     issues = [
-        RulebookIssue(source, line, col, ".".join(map(str, path)), f"duplicate key {path[-1]!r} (YAML keeps only the last)")
+        RulebookIssue(source, line, col, ".".join(map(str, path)),
+                      f"duplicate key {path[-1]!r} (YAML keeps only the last): already set at line "
+                      f"{positions.first_seen.get(path, (line,))[0]}; delete or rename one of them")
         for path, (line, col) in positions.duplicates
     ]
     if not isinstance(data, dict):

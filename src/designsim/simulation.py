@@ -22,7 +22,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
@@ -34,6 +34,7 @@ from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import ComponentRef, Constraint, Rulebook
+from designsim.untrusted import FENCE_TAGS
 from designsim.scorecard import CheckResult, Scorecard, default_criteria, judge, locate_sections, run_checks
 
 Outcome = Literal["passed", "failed", "inconclusive", "skipped"]
@@ -305,7 +306,7 @@ def _context(plan: ReviewPlan, stage: ResolvedStage, *, predecessors=(), grading
             {"id": p.id, "title": p.title, "output": fence_safe(p.final_output or "", "earlier_simulation_output")}
             for p in predecessors
         ],
-        "grading_notes": list(grading_notes),
+        "grading_notes": [fence_safe(n, FENCE_TAGS) for n in grading_notes],  # quotes the judge and the output: data
     }
 
 
@@ -381,6 +382,31 @@ def _recommendation(stage: ResolvedStage, output: str, matrix: DecisionMatrix | 
 # ------------------------------------------------------------------ running
 
 
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a running review, for a live display (:mod:`designsim.terminal`).
+
+    ``kind``: ``attempt`` (a model call for ``attempt`` of ``attempts`` is starting),
+    ``graded`` (its reply arrived and was graded; ``passed`` says how it went) or
+    ``stage`` (the stage finished with ``outcome``). ``tokens`` is the stage's
+    total so far (input + output, judge included); ``elapsed_s`` seconds since
+    the review started (monotonic clock).
+    """
+
+    kind: Literal["attempt", "graded", "stage"]
+    stage: str
+    attempt: int = 0
+    attempts: int = 0
+    tokens: int = 0
+    elapsed_s: float = 0.0
+    outcome: str | None = None
+    passed: bool | None = None
+
+
+#: A callback that receives :class:`ProgressEvent` s; it must not raise.
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
 @dataclass
 class _Run:
     """Shared state of one review run."""
@@ -392,6 +418,12 @@ class _Run:
     t0: float
     #: set when a quota will not refill within the run: no further model calls
     halted: str | None = None
+    on_progress: ProgressCallback | None = None
+
+    def tell(self, kind: str, result: StageResult, **kw: Any) -> None:
+        if self.on_progress is not None:
+            self.on_progress(ProgressEvent(kind, result.id, tokens=result.usage.total_tokens,  # type: ignore[arg-type]
+                                           elapsed_s=time.monotonic() - self.t0, **kw))
 
 
 @dataclass
@@ -421,6 +453,7 @@ async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result:
         attempt = Attempt(number=number, sample=sample, prompt=prompt, started_s=time.monotonic() - t0)
         result.attempts.append(attempt)
         last = attempt
+        run.tell("attempt", result, attempt=number, attempts=attempts)
         request = GenerationRequest(
             prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
             temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
@@ -454,6 +487,7 @@ async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result:
         attempt.change_verdict = card.change_verdict
         attempt.finished_s = time.monotonic() - t0
         result.usage = result.usage + card.judge_usage
+        run.tell("graded", result, attempt=number, attempts=attempts, passed=card.passed)
         if card.passed:
             return _Sample("trusted", attempt, f"passed on attempt {number} of {attempts}")
         notes = card.failed_notes()
@@ -528,6 +562,8 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
         result.reason = trusted[0].reason if n == 1 else f"{len(trusted)}/{n} samples trusted; verdicts agree"
     finally:
         done[stage.id].set()
+        run.tell("stage", result, attempt=len(result.attempts), attempts=plan.rulebook.scorecard.attempts,
+                 outcome=result.outcome)
 
 
 def status_of(rulebook: Rulebook, decision: Decision) -> VerdictName:
@@ -574,14 +610,16 @@ def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
     return h.hexdigest()
 
 
-async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=()) -> Review:
+async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=(),
+                     on_progress: ProgressCallback | None = None) -> Review:
     """Run every stage of ``plan`` against ``provider`` and decide (``overrides``:
     :class:`~designsim.decision.Override` acceptances to apply to the decision)."""
     t0 = time.monotonic()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     results = {s.id: StageResult(id=s.id, title=s.title, format=s.format, depends_on=s.depends_on, is_synthesis=s.is_synthesis)
                for s in plan.stages}
-    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0)
+    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0,
+               on_progress=on_progress)
     await asyncio.gather(*(_run_stage(plan, s, run) for s in plan.stages))
     stages = [results[s.id] for s in plan.stages]
     decision, verdict, summary = decide(plan.rulebook, stages, overrides)
@@ -601,6 +639,7 @@ async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | No
     )
 
 
-def run_review_sync(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=()) -> Review:
+def run_review_sync(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None, overrides=(),
+                    on_progress: ProgressCallback | None = None) -> Review:
     """:func:`run_review` for synchronous callers (the CLI, the action)."""
-    return asyncio.run(run_review(plan, provider, head_sha=head_sha, overrides=overrides))
+    return asyncio.run(run_review(plan, provider, head_sha=head_sha, overrides=overrides, on_progress=on_progress))

@@ -19,7 +19,13 @@ from designsim.kit.lint import lint_text
 from designsim.prompts import PromptLibrary
 from designsim.testing import FakeGeminiServer, FakeProvider, text_reply
 
-PROTOCOL_TEXT = "Follow this drill-down:\n1. State the hypothesis.\n2. Name the observation that would refute it."
+PROTOCOL_TEXT = ("Keep a ledger of hypotheses and test them one at a time, in order:\n"
+                 "1. State the hypothesis in one sentence, naming the component you suspect.\n"
+                 "2. Name the observation that would refute it, before looking for it.\n"
+                 "3. Look for that observation in the evidence and record what you found.\n"
+                 "4. Keep, revise or strike the hypothesis, and say why, before the next one.")
+NO_NETWORK = ("The solution makes no network calls at run time: every input it needs is read from local files, "
+              "and a missing file is reported as an error instead of being fetched.")
 GOAL_MAP = "DEBUG:\n  persona: site_reliability_engineer\n  protocol: hypothesis_ledger\n  constraints: [no_core_refactor]\n"
 
 
@@ -132,11 +138,11 @@ def test_names_cannot_escape_the_directory(cli, tmp_path, name):
 def test_generate_from_a_replay_cassette(cli, tmp_path):
     cassette = tmp_path / "c.json"
     cassette.write_text(json.dumps({"version": 1, "interactions": [
-        {"label": "component:constraint:no_network", "text": "```markdown\nThe solution makes no network calls.\n```"}]}))
+        {"label": "component:constraint:no_network", "text": "```markdown\n" + NO_NETWORK + "\n```"}]}))
     code, out, _ = cli("components", "generate", "constraint", "no_network", "--dir", tmp_path / "p",
                        "--describe", "offline only", "--provider", "replay", "--cassette", cassette)
     assert code == 0
-    assert (tmp_path / "p" / "constraints" / "no_network.md").read_text() == "The solution makes no network calls.\n"
+    assert (tmp_path / "p" / "constraints" / "no_network.md").read_text() == NO_NETWORK + "\n"
 
 
 def test_model_failure_writes_nothing(cli, gemini_key, tmp_path):
@@ -180,3 +186,29 @@ def test_every_bundled_component_is_substantial():
 def test_unknown_kind_is_bad_input(cli, tmp_path):
     code, _, err = cli("components", "generate", "widget", "x", "--dir", tmp_path, "--describe", "x")
     assert code == 2 and "unknown component kind" in err
+
+
+@pytest.mark.parametrize("kind, reply, why", [
+    ("persona", "Sure! Here it is: ok.", "expected at least 40"),  # the 22-byte reply that was saved as a persona
+    ("persona", "I'm sorry, but I cannot help with creating that persona. " * 8, "refusal"),
+    ("persona", "A careful engineer. " * 20, 'starts "You are'),
+    ("protocol", "Just be careful and think about the problem from several angles before answering. " * 4, "three numbered steps"),
+    ("constraint", "- no network\n- no disk\n- no clocks at all in any part of the solution", "not a list"),
+    ("persona", "You are " + "very " * 500, "at most 400"),
+])
+def test_junk_replies_are_refused_with_exit_3_and_nothing_written(cli, gemini_key, tmp_path, kind, reply, why):
+    with FakeGeminiServer(lambda req: text_reply(reply)) as server:
+        code, out, err = cli("components", "generate", kind, "chaos_monkey", "--dir", tmp_path, "--describe", "breaks things")
+        assert len(server.generate_requests()) == 1
+    assert code == 3, (out, err)
+    assert why in err and "nothing was written" in err and "SUCCESS" not in out + err
+    assert _files(tmp_path) == []
+
+
+def test_bundled_components_pass_the_shape_check():
+    from designsim.kit.components import component_problems
+
+    entries = list_components(PromptLibrary())
+    assert len(entries) >= 10
+    for entry in entries:
+        assert component_problems(entry.kind, entry.path.read_text(encoding="utf-8")) == [], entry.path

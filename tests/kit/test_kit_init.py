@@ -41,7 +41,10 @@ def test_answers_file_makes_a_rulebook_that_lints_clean(cli, tmp_path):
     assert [c.id for c in rb.constraints] == ["C1", "C2"]
     assert len(rb.anti_goals) == 2 and len(rb.success_criteria) == 2
     assert rb.evidence.max_tokens == 30000 and rb.evidence.focus == ["src/jobs/**"]
-    assert [s.id for s in rb.stages] == ["recovering-failed-items"]
+    assert [s.id for s in rb.stages] == ["recovering-failed-items", "interrupted-recovery"]
+    assert rb.stages[1].depends_on == ["recovering-failed-items"] and rb.synthesis is not None
+    assert rb.gate.fail_on == "major" and rb.model == "gemini-3.8-flash"
+    assert "temperature" not in yaml.safe_load(rulebook.read_text())  # Gemini 3: leave it at its default
     assert "Today this is done by hand:\n1. SSH into the production server" in rb.scenario
     text = rulebook.read_text()
     assert "# Pain Journal" in text and "# Rulebook step 1" in text  # the worksheets stay visible
@@ -66,7 +69,9 @@ def test_the_rulebook_is_accepted_by_a_review(cli, tmp_path):
     fake = FakeProvider(respond)
     review = run_review_sync(plan, fake)
     assert review.verdict == "pass", review.summary
-    assert [r.label for r in fake.history] == ["stage:recovering-failed-items", "judge:recovering-failed-items"]
+    assert [r.label for r in fake.history] == ["stage:recovering-failed-items", "judge:recovering-failed-items",
+                                               "stage:interrupted-recovery", "judge:interrupted-recovery",
+                                               "stage:synthesis", "judge:synthesis"]
     assert "reprocess_item() API" in fake.history[0].prompt  # the constraints reached the prompt
 
 
@@ -191,11 +196,21 @@ def test_interactive_run_through_a_pty_writes_the_same_file(cli, tmp_path):
         _answer(child, "What expert should the model be?", al["persona"])
         _answer(child, "single, primary thing", al["directive"])
         _answer(child, "Output blueprint", "pathways")
-        _answer(child, "Gemini model", "")  # the default
         _answer(child, "Stage title", al["stages"][0]["title"])
         _answer(child, "single question should this stage answer", al["stages"][0]["focus"])
         child.expect_exact("Add another stage?")
+        child.sendline("")  # the default with one stage: yes (the multi-stage method)
+        _answer(child, "Stage title", al["stages"][1]["title"])
+        _answer(child, "single question should this stage answer", al["stages"][1]["focus"])
+        child.expect_exact("build on the previous stage's output?")
+        child.sendline("y")
+        child.expect_exact("Add another stage?")
         child.sendline("n")
+        child.expect_exact("Add a synthesis stage")
+        child.sendline("")  # default yes
+        _answer(child, "What should the synthesis integrate", al["synthesis"])
+        _answer(child, "Gemini model", "")  # the default
+        _answer(child, "Which violations fail the pull request", answers["gate"]["fail_on"])
         child.expect_exact("wrote")
         child.expect(pexpect.EOF)
     finally:
@@ -211,3 +226,80 @@ def test_interactive_refuses_before_asking_when_a_file_exists(tmp_path):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 2 and "already exist" in child.before and "Pain Journal" not in child.before
+
+
+# ------------------------------------------------------------------ issue 13: the answers template, schema line, README workflow
+
+
+def test_the_answers_template_is_accepted_as_it_is(cli, tmp_path):
+    code, template, _ = cli("init", "--answers-template")
+    assert code == 0 and template.startswith("# Answers for `designsim init --answers FILE`")
+    assert list(tmp_path.iterdir()) == []  # printing writes nothing
+    from designsim.kit.init import SYNTHESIS_QUESTION, WORKSHEETS
+
+    for _, questions in WORKSHEETS:
+        for q in questions:
+            assert f"# {q.text}" in template, q.key  # every question is explained above its key
+    assert f"# {SYNTHESIS_QUESTION.text}" in template
+    answers = tmp_path / "answers.yml"
+    answers.write_text(template)
+    target = tmp_path / "repo"
+    code, out, err = cli("init", "--answers", answers, "--dir", target)
+    assert code == 0, err
+    report = lint_file(target / ".simulation.yml")
+    assert report.errors == [] and report.advice == [], [str(f) for f in report.errors + report.advice]
+    rb = load_rulebook(target / ".simulation.yml")
+    assert len(rb.stages) == 2 and rb.stages[1].depends_on == [rb.stages[0].id] and rb.synthesis is not None
+    assert rb.gate.fail_on == "blocker" and rb.model == "gemini-3.8-flash"
+
+
+def test_a_bad_answers_file_points_at_the_template(cli, tmp_path):
+    bad = tmp_path / "answers.yml"
+    bad.write_text("name: x\npain_journal: {task: y}\n")
+    code, _, err = cli("init", "--answers", bad, "--dir", tmp_path / "repo")
+    assert code == 2 and "--answers-template" in err and "pain_journal.core_task" in err
+    assert not (tmp_path / "repo").exists()
+
+
+def test_the_rulebook_points_editors_at_the_schema(cli, tmp_path):
+    from designsim.schema import render_schema
+
+    assert _init(cli, tmp_path)[0] == 0
+    rulebook = tmp_path / ".simulation.yml"
+    assert rulebook.read_text().splitlines()[0] == "# yaml-language-server: $schema=.designsim/simulation.schema.json"
+    schema = tmp_path / ".designsim" / "simulation.schema.json"
+    assert schema.read_text() == render_schema()
+    checker = shutil.which("check-jsonschema", path=str(Path(sys.executable).parent)) or shutil.which("check-jsonschema")
+    done = subprocess.run([checker, "--schemafile", str(schema), str(rulebook)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # a second init (--force) leaves an identical schema copy alone: no backup of it
+    assert _init(cli, tmp_path, "--force")[0] == 0
+    assert not list((tmp_path / ".designsim").glob("*.bak*"))
+
+
+def test_a_rulebook_in_a_subdirectory_gets_a_relative_schema_path(cli, tmp_path):
+    assert _init(cli, tmp_path, "--rulebook", "ci/review.simulation.yml", "--no-workflow")[0] == 0
+    first = (tmp_path / "ci" / "review.simulation.yml").read_text().splitlines()[0]
+    assert first == "# yaml-language-server: $schema=../.designsim/simulation.schema.json"
+
+
+def _readme_workflow() -> dict:
+    readme = (EXAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## On every pull request", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    return yaml.safe_load(block)
+
+
+def test_the_workflow_matches_the_readmes_reference_workflow(cli, tmp_path):
+    assert _init(cli, tmp_path, "--action", "acme/designsim@v1")[0] == 0
+    written = yaml.safe_load((tmp_path / ".github" / "workflows" / "designsim.yml").read_text())
+    reference = _readme_workflow()
+    on = True  # PyYAML reads the key `on` as the boolean True
+    assert written[on] == reference[on]
+    assert written["permissions"] == reference["permissions"]
+    job, ref_job = written["jobs"]["simulate"], reference["jobs"]["simulate"]
+    assert job["permissions"] == ref_job["permissions"]
+    assert " ".join(job["if"].split()) == " ".join(ref_job["if"].split())
+    assert not any("checkout" in str(s.get("uses", "")) for s in job["steps"]), "README: no checkout is needed"
+    others = lambda steps: [s["uses"] for s in steps if "uses" in s and "designsim" not in s["uses"]]  # noqa: E731
+    assert others(job["steps"]) == others(ref_job["steps"])

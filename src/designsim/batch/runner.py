@@ -43,7 +43,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from designsim.batch.checkpoint import Journal, ResultRecord, RunRecord, prompt_digest
 from designsim.batch.outputs import LOG_NAME, RunCounters, Summary, build_summary, write_outputs
 from designsim.batch.tables import Job
-from designsim.evidence import estimate_tokens
+from designsim.tokens import estimate_tokens
 from designsim.redact import RedactingFilter
 from designsim.errors import ConfigError, PermanentProviderError, ProviderError, QuotaExhausted, TransientProviderError
 from designsim.providers.base import GenerationRequest, Provider
@@ -150,7 +150,7 @@ class RateLimiter:
 
 def estimate_input_tokens(prompt: str, system: str | None = None) -> int:
     """Input tokens of a request before sending, by the same 4-characters-per-token
-    rule as the evidence budget (:func:`designsim.evidence.estimate_tokens`)."""
+    rule as the evidence budget (:func:`designsim.tokens.estimate_tokens`)."""
     return estimate_tokens(prompt + (system or ""))
 
 

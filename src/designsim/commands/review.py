@@ -17,11 +17,13 @@ from designsim.errors import ConfigError
 
 def _write(path: str | None, text: str) -> None:
     """``--out``/``--json-out``: ``-`` (or none) is stdout, a device or FIFO is
-    written in place, a file atomically (designsim.fileio.write_output)."""
+    written in place, a file atomically (designsim.fileio.write_output).
+    Secrets are redacted first (designsim.redact): an error body can echo a key."""
     from designsim.fileio import STDOUT, write_output
+    from designsim.redact import redact
 
     to_stdout = path in (None, STDOUT)
-    write_output(path, text + "\n" if to_stdout and not text.endswith("\n") else text)
+    write_output(path, redact(text + "\n" if to_stdout and not text.endswith("\n") else text))
 
 
 def _read_text(path: str) -> str:
@@ -29,6 +31,26 @@ def _read_text(path: str) -> str:
         return sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror}", source=path) from exc
+
+
+def _check_evidence_files(rulebook, rulebook_path: str, repo: str) -> None:
+    """Refuse (exit 2) an ``evidence.files`` glob that matches nothing under ``repo``,
+    located at its line in the rulebook, before any model call."""
+    from designsim.evidence import unmatched_patterns
+    from designsim.rulebook import YamlPositions
+
+    missing = unmatched_patterns(rulebook.evidence.files, repo)
+    if not missing:
+        return
+    try:
+        positions = YamlPositions.from_text(Path(rulebook_path).read_text(encoding="utf-8"))
+    except OSError:
+        positions = YamlPositions(None)
+    line, column = positions.locate(("evidence", "files", missing[0]))
+    names = ", ".join(repr(rulebook.evidence.files[i]) for i in missing)
+    raise ConfigError(f"{names} match{'es' if len(missing) == 1 else ''} no file under {Path(repo).resolve()} "
+                      "(paths are relative to the repository root, --repo)",
+                      source=f"{rulebook_path}:{line}:{column}", field=f"evidence.files.{missing[0]}")
 
 
 def _provider(name: str, cassette: str | None, model: str | None, record: str | None):
@@ -39,18 +61,57 @@ def _provider(name: str, cassette: str | None, model: str | None, record: str | 
     return RecordingProvider(provider, record) if record else provider
 
 
-def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None) -> int:
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # closed or replaced stream
+        return False
+
+
+def _execute(plan, provider, *, out, json_out, head_sha=None, notice=None, console=None, clock=None):
+    """Run the review with live progress on stderr and write the comment and report.
+
+    Returns ``(review, console, comment_where, report_path)``. Where the Markdown
+    comment goes: ``out`` (a path, or ``-`` for stdout); when ``out`` is None,
+    stdout if stdout is not a terminal (pipes, CI), else a new temporary directory
+    (with ``report.json`` beside it unless ``json_out`` is given), so a terminal
+    is not flooded with 50 kB of comment HTML. ``console`` (stderr) and ``clock``
+    (seconds) are injectable for tests.
+    """
+    import tempfile
+    import time
+
+    from rich.console import Console
+
     from designsim.report import render_json, render_markdown
     from designsim.review import review_diff
+    from designsim.terminal import ReviewProgress
 
-    review = review_diff(plan, provider, head_sha=head_sha)
+    console = console or Console(stderr=True)
+    if out is None:
+        if _stdout_is_terminal():
+            where = Path(tempfile.mkdtemp(prefix="designsim-"))
+            out = str(where / "comment.md")
+            json_out = json_out or str(where / "report.json")
+        else:
+            out = "-"
+    with ReviewProgress(console, [(s.id, s.title) for s in plan.stages], clock=clock or time.monotonic) as progress:
+        review = review_diff(plan, provider, head_sha=head_sha, on_progress=progress.update)
     _write(out, render_markdown(review, library=plan.library, notice=notice))
     if json_out:
         _write(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
     if hasattr(provider, "save"):
         provider.save()
-    click.echo(f"designsim: {review.verdict.upper()} — {review.summary} "
-               f"({review.usage.total_tokens:,} tokens)", err=True)
+    return review, console, ("stdout" if out == "-" else out), json_out
+
+
+def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None, console=None, clock=None) -> int:
+    """:func:`_execute`, then the summary (:func:`designsim.terminal.print_summary`); returns the exit code."""
+    from designsim.terminal import print_summary
+
+    review, console, where, report = _execute(plan, provider, out=out, json_out=json_out, head_sha=head_sha,
+                                              notice=notice, console=console, clock=clock)
+    print_summary(console, review, comment=where, report=report)
     return review.exit_code
 
 
@@ -59,7 +120,8 @@ def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None
 @click.option("--diff", "diff_path", type=click.Path(dir_okay=False, allow_dash=True), help="A unified diff file ('-' for stdin).")
 @click.option("--git", "git_range", metavar="A..B", help="Diff a commit range of the local repository instead.")
 @click.option("--repo", default=".", show_default=True, type=click.Path(file_okay=False), help="Repository for --git and evidence.files globs.")
-@click.option("--out", "-o", default="-", show_default=True, help="Where to write the Markdown comment.")
+@click.option("--out", "-o", default=None,
+              help="Where to write the Markdown comment ('-' for stdout) [default: stdout, or a temporary file when stdout is a terminal].")
 @click.option("--json-out", help="Also write the full JSON report (transcripts included) here.")
 @click.option("--provider", type=click.Choice(["gemini", "replay"]), default="gemini", show_default=True)
 @click.option("--cassette", type=click.Path(dir_okay=False), help="Recorded responses for --provider replay.")
@@ -74,7 +136,7 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
 
     Exit 0 pass, 1 fail, 2 bad input or configuration, 3 inconclusive.
     """
-    from designsim.evidence import git_diff, load_diff_bytes
+    from designsim.evidence import check_diff, git_diff, load_diff_bytes
     from designsim.prompts import PromptLibrary
     from designsim.review import build_plan
     from designsim.rulebook import load_rulebook
@@ -84,7 +146,9 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
     rulebook = load_rulebook(rulebook_path)
     if model:
         rulebook = rulebook.model_copy(update={"model": model})
+    _check_evidence_files(rulebook, rulebook_path, repo)
     raw = sys.stdin.buffer.read() if diff_path == "-" else (load_diff_bytes(diff_path) if diff_path else git_diff(git_range, repo))
+    check_diff(raw, "stdin" if diff_path == "-" else (diff_path or f"git diff {git_range}"))  # before any model call
     if prompts_dir is None and (Path(repo) / ".designsim" / "prompts").is_dir():
         prompts_dir = Path(repo) / ".designsim" / "prompts"  # the repository's own components, as lint and test use
     plan = build_plan(rulebook, raw, pr_title=pr_title, pr_body=pr_body, workdir=repo,
@@ -212,7 +276,8 @@ def matrix(file, as_json, as_csv) -> int:
 @click.command()
 @click.option("--case", "case_name", type=click.Choice(["jit", "fixed"]), default="jit", show_default=True,
               help="jit: the white paper's proposed JIT function (decision fail); fixed: the synthesised algorithm (pass).")
-@click.option("--out", "-o", default="-", show_default=True, help="Where to write the Markdown comment.")
+@click.option("--out", "-o", default=None,
+              help="Where to write the Markdown comment ('-' for stdout) [default: stdout, or a temporary file when stdout is a terminal].")
 @click.option("--json-out", help="Also write the full JSON report here.")
 @click.option("--live", is_flag=True, help="Call Gemini for real instead of replaying (needs GEMINI_API_KEY).")
 def demo(case_name, out, json_out, live) -> int:
@@ -231,8 +296,7 @@ def demo(case_name, out, json_out, live) -> int:
     """
     from designsim.demo import CASES, demo_plan
     from designsim.providers.replay import ReplayProvider
-    from designsim.report import render_json, render_markdown
-    from designsim.review import review_diff
+    from designsim.terminal import print_summary
 
     case = CASES[case_name]
     plan = demo_plan(case)
@@ -244,13 +308,13 @@ def demo(case_name, out, json_out, live) -> int:
                    f"examples/{case.folder}/cassette.json (no API key, no network). "
                    "Run `designsim demo --live` to call Gemini.", err=True)
         provider = ReplayProvider.from_file(cassette)
-    review = review_diff(plan, provider)
-    _write(out, render_markdown(review, library=plan.library))
-    if json_out:
-        _write(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
+    review, console, where, report = _execute(plan, provider, out=out, json_out=json_out)
     decision = review.decision
-    click.echo(f"designsim demo: decision {decision.verdict.upper()} — {decision.reason} "
-               f"({review.usage.total_tokens:,} tokens; a review would exit {review.exit_code})", err=True)
+    if console.is_terminal:
+        print_summary(console, review, comment=where, report=report)
+    else:
+        click.echo(f"designsim demo: decision {decision.verdict.upper()} — {decision.reason} "
+                   f"({review.usage.total_tokens:,} tokens; a review would exit {review.exit_code})", err=True)
     if decision.verdict == "inconclusive" or (not live and decision.verdict != case.decision):
         click.echo(f"designsim demo: expected decision {case.decision} for --case {case.name}; "
                    "see the comment for what went wrong", err=True)

@@ -49,19 +49,21 @@ _prompts_option = click.option("--prompts", "prompts_dir", type=click.Path(file_
 @_prompts_option
 @click.option("--context-window", type=click.IntRange(min=1), metavar="TOKENS",
               help="Check prompt sizes against this many input tokens instead of the model's window.")
-def lint(rulebook, as_json, prompts_dir, context_window) -> int:
+@click.option("--repo", type=click.Path(file_okay=False), default=None,
+              help="Repository root that evidence.files globs must match [default: the rulebook's directory].")
+def lint(rulebook, as_json, prompts_dir, context_window, repo) -> int:
     """Validate a rulebook and advise on it.
 
     Errors (exit 2): schema problems at file:line:column, unknown goal, missing
     component, a template that does not render, a prompt larger than the
-    model's context window. Advice (exit 0): the white paper's heuristic — no
+    model's context window, an evidence.files glob that matches no file. Advice (exit 0): the white paper's heuristic — no
     constraints, anti-goals or success criteria; a directive asking for a fix;
     stages to split or chain; too few pathways.
     """
     from designsim.kit.lint import format_report, lint_file
 
     library = _library(prompts_dir, Path(rulebook).resolve().parent)
-    report = lint_file(rulebook, library=library, context_window_override=context_window)
+    report = lint_file(rulebook, library=library, context_window_override=context_window, root=repo)
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
     else:
@@ -74,6 +76,8 @@ def lint(rulebook, as_json, prompts_dir, context_window) -> int:
 
 @click.command()
 @click.option("--answers", type=click.Path(dir_okay=False, exists=True), help="Take the worksheet answers from this YAML file.")
+@click.option("--answers-template", is_flag=True,
+              help="Print a complete, commented answers file (for --answers) and exit; nothing is written.")
 @click.option("--dir", "target", default=".", show_default=True, type=click.Path(file_okay=False),
               help="Repository root to write into.")
 @click.option("--rulebook", "rulebook_name", default=".simulation.yml", show_default=True, help="Rulebook path, relative to --dir.")
@@ -82,20 +86,31 @@ def lint(rulebook, as_json, prompts_dir, context_window) -> int:
 @click.option("--no-workflow", is_flag=True, help="Write only the rulebook.")
 @click.option("--force", is_flag=True, help="Replace existing files (each old file is kept as NAME.bak).")
 @_prompts_option
-def init(answers, target, rulebook_name, action, no_workflow, force, prompts_dir) -> int:
+def init(answers, answers_template, target, rulebook_name, action, no_workflow, force, prompts_dir) -> int:
     """Create a rulebook and a PR workflow from the Starter Kit's four worksheets.
 
-    Interactive unless --answers is given. Never overwrites an existing file
-    without --force.
+    Interactive unless --answers is given (`--answers-template > answers.yml` prints
+    one to edit). Also writes .designsim/simulation.schema.json, which the rulebook's
+    first line points editors at. Never overwrites an existing file without --force.
     """
-    from designsim.kit.init import (DEFAULT_ACTION, WORKFLOW_PATH, ask_answers, build_rulebook_text, check_targets,
-                                    load_answers, render_workflow, write_outputs)
+    import os
 
+    from designsim.kit.init import (DEFAULT_ACTION, SCHEMA_COPY, WORKFLOW_PATH, answers_template as template,
+                                    ask_answers, build_rulebook_text, check_targets, load_answers, render_workflow,
+                                    write_outputs)
+    from designsim.schema import render_schema
+
+    if answers_template:
+        click.echo(template(), nl=False)
+        return 0
     root = Path(target)
     library = _library(prompts_dir, root)
     rulebook_path = root / rulebook_name
     workflow_path = root / WORKFLOW_PATH
-    targets = [rulebook_path] + ([] if no_workflow else [workflow_path])
+    schema_path = root / SCHEMA_COPY
+    schema_text = render_schema()
+    fresh_schema = not (schema_path.is_file() and schema_path.read_text(encoding="utf-8") == schema_text)
+    targets = [rulebook_path] + ([] if no_workflow else [workflow_path]) + ([schema_path] if fresh_schema else [])
     check_targets(targets, force=force)  # before a five-minute interview, not after
     if answers:
         data = load_answers(answers)
@@ -103,7 +118,10 @@ def init(answers, target, rulebook_name, action, no_workflow, force, prompts_dir
         click.echo("designsim init — the Developer Simulation Starter Kit, four worksheets. Ctrl-C aborts; nothing is "
                    "written until the end.")
         data = ask_answers(library)
-    files = {rulebook_path: build_rulebook_text(data, library=library, source=str(rulebook_path))}
+    schema_ref = Path(os.path.relpath(schema_path, rulebook_path.parent)).as_posix()
+    files = {rulebook_path: build_rulebook_text(data, library=library, source=str(rulebook_path), schema_ref=schema_ref)}
+    if fresh_schema:
+        files[schema_path] = schema_text
     if not no_workflow:
         files[workflow_path] = render_workflow(name=data.name, rulebook_path=rulebook_name, action=action or DEFAULT_ACTION,
                                                library=library)
@@ -156,7 +174,14 @@ def test_rulebook(rulebook, golden_dir, cassette, use_judge, model, as_json, pro
             raise ConfigError("--judge needs GEMINI_API_KEY or --cassette FILE")
     results = run_golden(rb, cases, rulebook_dir=base, library=library, provider=provider)
     mismatches = [r for r in results if not r.matched]
-    judge = "off (no GEMINI_API_KEY or --cassette)" if provider is None else provider.name
+    if provider is not None:
+        judge = provider.name
+    elif use_judge is False:
+        judge = "off (--no-judge: deterministic checks only)"
+    elif not rb.scorecard.judge:
+        judge = "off (scorecard.judge is false in the rulebook)"
+    else:
+        judge = "off (no GEMINI_API_KEY or --cassette)"
     if as_json:
         click.echo(json.dumps({"rulebook": str(rulebook), "judge": judge, "results": [r.as_dict() for r in results],
                                "mismatches": len(mismatches)}, indent=2, ensure_ascii=False))

@@ -14,7 +14,9 @@ Appendix H, not the flawed draft of Appendix F:
    anywhere on the search path, nothing happens (no description asked, no
    model call, no write);
 3. a one-line description (given, or asked for); an empty one aborts;
-4. one model call generates the text;
+4. one model call generates the text, which must look like a component of
+   that kind (:func:`component_problems`: length, shape, not a refusal), or
+   nothing is written;
 5. the file is written **atomically** (temp file, fsync, rename) into the
    repository-local directory; a crash leaves no partial component;
 6. the goal map is **never** edited: the name it already uses now resolves.
@@ -140,6 +142,46 @@ def _strip_wrapping(text: str) -> str:
     return (m.group(2) if m else t).strip()
 
 
+#: Word counts a generated component must fall within, by kind: ``(fewest, most)``.
+#: The generation prompt asks for at most 250 words (prompts/init/component.md.j2);
+#: the bundled components run 20-47 words (constraints) and 78-204 (personas,
+#: protocols). The upper bound leaves room for a model that overshoots a little.
+COMPONENT_WORDS = {"personas": (40, 400), "protocols": (30, 400), "constraints": (10, 150)}
+_REFUSAL = re.compile(r"^\W*(i'?m sorry|i am sorry|i cannot|i can't|i'm unable|i am unable|as an ai|sorry[,.]|"
+                      r"unfortunately)", re.I)
+_STEP = re.compile(r"^\s*(?:\d+[.)]|step \d+)\s+\S", re.I | re.M)
+
+
+def component_problems(kind: str, text: str) -> list[str]:
+    """Why ``text`` is not a usable component of ``kind`` (``[]`` when it is).
+
+    Checked, in words (whitespace-separated): the length bounds of
+    :data:`COMPONENT_WORDS`; not a refusal or an apology; no unrendered template
+    markup; and the shape the generation prompt asks for: a persona is one
+    second-person paragraph starting "You are", a protocol has at least three
+    numbered steps, a constraint is a rule in prose, not a list.
+    """
+    kind = normalise_kind(kind)
+    words = len(text.split())
+    low, high = COMPONENT_WORDS[kind]
+    problems: list[str] = []
+    if words < low:
+        problems.append(f"{words} word{'s' if words != 1 else ''}, expected at least {low}")
+    elif words > high:
+        problems.append(f"{words} words, expected at most {high}")
+    if _REFUSAL.match(text):
+        problems.append("it reads as a refusal or an apology, not a component")
+    if "{{" in text or "{%" in text:
+        problems.append("it contains template markup ({{ or {%)")
+    if kind == "personas" and not re.match(r"^\W*you are\b", text, re.I):
+        problems.append('a persona starts "You are …"')
+    if kind == "protocols" and len(_STEP.findall(text)) < 3:
+        problems.append("a protocol has at least three numbered steps")
+    if kind == "constraints" and len(_STEP.findall(text)) + len(re.findall(r"^\s*[-*] ", text, re.M)) > 1:
+        problems.append("a constraint is one rule in prose, not a list")
+    return problems
+
+
 def generate_component(
     kind: str,
     name: str,
@@ -163,7 +205,8 @@ def generate_component(
     overrides the provider's default model. Progress lines go to ``echo``.
 
     Raises :class:`ConfigError` (bad kind/name, empty description),
-    :class:`designsim.errors.ProviderError` (model call failed; nothing is
+    :class:`designsim.errors.ProviderError` (model call failed, or its reply is
+    not a usable component, :func:`component_problems`: exit 3, nothing is
     written), ``OSError`` (the write failed; no partial file is left).
     """
     kind, name = normalise_kind(kind), normalise_name(name)
@@ -199,10 +242,18 @@ def generate_component(
     text = _strip_wrapping(completion.text or "")
     if not text:
         raise PermanentProviderError(f"the model returned no text for {kind[:-1]} {name!r}; nothing was written", reason="empty")
+    problems = component_problems(kind, text)
+    if problems:
+        preview = " ".join(text.split())[:80]
+        raise PermanentProviderError(f"the model's reply is not a usable {kind[:-1]} ({'; '.join(problems)}): "
+                                     f"{preview!r}; nothing was written. Run it again, or write "
+                                     f"{path} by hand", reason="invalid-component")
     # 5. one atomic write, under the required name; the goal map is not touched
     if path.exists():  # written by someone else while we waited for the model
         echo(f"INFO: {path} appeared while generating; keeping it. No action needed.")
         return GenerationResult("exists", path, model_calls=1, removed_temp=removed)
-    atomic_write_text(path, text + "\n")
+    from designsim.redact import redact
+
+    atomic_write_text(path, redact(text) + "\n")  # model text lands in the repository: no secret with it
     echo(f"SUCCESS: new {kind[:-1]} saved to {path}.")
     return GenerationResult("generated", path, model_calls=1, removed_temp=removed)

@@ -36,8 +36,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from designsim.errors import ConfigError
 from designsim.fileio import atomic_write_text, backup_then_replace
 from designsim.prompts import PromptLibrary
-from designsim.rulebook import DEFAULT_MODEL, DEFAULT_RULEBOOK
+from designsim.rulebook import DEFAULT_RULEBOOK
+from designsim.schema import modeline
 
+#: The model ``init`` proposes: Google's current GA Flash model (DESIGN.md, "More facts,
+#: read 2026-12-01": gemini-2.5-flash is retired; gemini-3.8-flash is GA with a
+#: 1,048,576-token input window). No temperature is written: Google's Gemini 3 guide
+#: recommends leaving it at its default.
+INIT_MODEL = "gemini-3.8-flash"
+#: Where ``init`` writes a copy of the rulebook's JSON Schema, and the path (relative to
+#: the rulebook, as the YAML language server resolves it) of its ``$schema`` line.
+SCHEMA_COPY = ".designsim/simulation.schema.json"
 WORKFLOW_PATH = ".github/workflows/designsim.yml"
 WORKFLOW_TEMPLATE = "init/workflow.yml.j2"
 #: The placeholder ``uses:`` reference; see the generated workflow's header.
@@ -119,7 +128,15 @@ class AssemblyLine(_Sheet):
     directive: str = Field(min_length=1)
     format: Literal["pathways", "flaw"] = "pathways"
     stages: list[StageAnswer] = []
-    model: str = DEFAULT_MODEL
+    #: the synthesis stage's focus (seed 002 Appendix H); empty: no synthesis
+    synthesis: str = ""
+    model: str = INIT_MODEL
+
+
+class GateAnswer(_Sheet):
+    """The gate policy: the lowest severity of a violated constraint that fails the pull request."""
+
+    fail_on: Literal["blocker", "major", "minor"] = "blocker"
 
 
 class Answers(_Sheet):
@@ -129,7 +146,11 @@ class Answers(_Sheet):
         pain_journal: {core_task, manual_steps: [..], pain, systemic_problem}
         evidence_locker: {environment, focus: [globs], files: [globs], pull_request, max_tokens}
         rulebook: {constraints: [..], success_criteria: [..], anti_goals: [..]}
-        assembly_line: {goal, persona, directive, format, stages: [{title, focus, id?, depends_on?}], model}
+        assembly_line: {goal, persona, directive, format, stages: [{title, focus, id?, depends_on?}], synthesis, model}
+        gate: {fail_on: blocker | major | minor}
+
+    ``designsim init --answers-template`` prints a complete, commented example
+    (:func:`answers_template`) that this accepts as it is.
     """
 
     name: str = Field("simulation", pattern=_ID.pattern)
@@ -137,6 +158,7 @@ class Answers(_Sheet):
     evidence_locker: EvidenceLocker = EvidenceLocker()
     rulebook: RulebookSheet = RulebookSheet()
     assembly_line: AssemblyLine
+    gate: GateAnswer = GateAnswer()
 
 
 def load_answers(path: str | Path) -> Answers:
@@ -160,7 +182,8 @@ def parse_answers(data: Any, source: str = "answers") -> Answers:
         return Answers.model_validate(data)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False))
-        raise ConfigError(f"bad answers: {problems}", source=source) from exc
+        raise ConfigError(f"bad answers: {problems} (`designsim init --answers-template` prints a complete example)",
+                          source=source) from exc
 
 
 # --------------------------------------------------------------------------- the interview
@@ -245,9 +268,21 @@ WORKSHEETS: list[tuple[str, list[Question]]] = [
                  "The blueprint is what the scorecard checks; pathways suits design choices, flaw suits reviewing one proposal.",
                  "pathways", kind="choice", default="pathways"),
         Question("assembly_line.model", "Gemini model", "Flash is fast and cheap; Pro thinks harder on subtle designs.",
-                 DEFAULT_MODEL, default=DEFAULT_MODEL),
+                 INIT_MODEL, default=INIT_MODEL),
+        Question("gate.fail_on", "Which violations fail the pull request: 'blocker' only, 'major' and up, or any ('minor')?",
+                 "The gate decides on the change: each stage ends with a verdict per constraint and a severity; "
+                 "a violated constraint at or above this severity fails the required check.",
+                 "blocker", kind="choice", default="blocker"),
     ]),
 ]
+
+#: The synthesis question, asked when there are two or more stages.
+SYNTHESIS_QUESTION = Question(
+    "assembly_line.synthesis", "What should the synthesis integrate and decide?",
+    "A final synthesis receives every stage's output and integrates the insights into one design; it may show "
+    "that one stage's concern makes another unnecessary (seed 002 Appendix H).",
+    "Integrate the stages into one design, say which concerns overlap, and recommend one pathway.",
+    default="Integrate the stages' findings into one design and recommend one pathway.")
 
 STAGE_QUESTIONS = [
     Question("title", "Stage title", "Each stage is one focused simulation in a fresh session, answering one critical question.",
@@ -293,30 +328,53 @@ def ask_answers(library: PromptLibrary) -> Answers:
         click.echo(click.style(f"── {title} ──", fg="cyan", bold=True))
         for q in questions:
             while True:
-                value = _ask(q, choices=goals if q.key == "assembly_line.goal" else ["pathways", "flaw"])
+                choices = (goals if q.key == "assembly_line.goal" else ["blocker", "major", "minor"]
+                           if q.key == "gate.fail_on" else ["pathways", "flaw"])
+                value = _ask(q, choices=choices)
                 if q.key == "name" and not _ID.match(str(value)):
                     click.echo("  A name uses letters, digits, '-', '_' and '.' only, starting with a letter or digit.")
                     continue
                 break
             sheet, _, name = q.key.rpartition(".")
             (data.setdefault(sheet, {}) if sheet else data)[name] = value
-        if title.endswith("The Assembly Line"):
-            data["assembly_line"]["stages"] = _ask_stages()
+            if q.key == "assembly_line.format":
+                data["assembly_line"]["stages"] = _ask_stages()
+                if len(data["assembly_line"]["stages"]) >= 2:
+                    click.echo("")
+                    if click.confirm(click.style("Add a synthesis stage that integrates the stages' outputs? "
+                                                 "(recommended with two or more stages)", bold=True), default=True):
+                        data["assembly_line"]["synthesis"] = _ask(SYNTHESIS_QUESTION)
     if str(data["assembly_line"].get("goal") or "none").lower() == "none":
         data["assembly_line"]["goal"] = None
     return parse_answers(data, "the terminal")
 
 
 def _ask_stages() -> list[dict[str, Any]]:
+    """Stages, one critical question each, and how they chain (seed 002 §7.4: the
+    output of one simulation is the baseline of the next)."""
     click.echo("")
     click.echo(click.style("Stages: one focused simulation per critical question", bold=True))
+    click.echo("  The paper's multi-stage method: split the review into focused stages, chain a stage to the ones whose "
+               "output it builds on, and end with a synthesis.")
     stages: list[dict[str, Any]] = []
     while True:
         stage = {q.key: _ask(q) for q in STAGE_QUESTIONS}
-        if stages and click.confirm("  Does this stage build on the previous stage's output?", default=False):
-            stage["depends_on"] = [_slug(stages[-1]["title"])]
+        ids = [_slug(s["title"]) for s in stages]
+        if len(stages) == 1 and click.confirm("  Does this stage build on the previous stage's output?", default=False):
+            stage["depends_on"] = ids[:]
+        elif len(stages) > 1:
+            while True:
+                picked = click.prompt(f"  Which earlier stages does it build on? ({', '.join(ids)}; comma-separated, "
+                                      "empty for none)", default="", show_default=False)
+                chosen = [p.strip() for p in picked.split(",") if p.strip()]
+                unknown = [p for p in chosen if p not in ids]
+                if not unknown:
+                    break
+                click.echo(f"  Unknown stage(s): {', '.join(unknown)}; choose from {', '.join(ids)}.")
+            if chosen:
+                stage["depends_on"] = chosen
         stages.append(stage)
-        if not click.confirm("Add another stage?", default=False):
+        if not click.confirm("Add another stage?", default=len(stages) < 2):
             return stages
 
 
@@ -325,6 +383,109 @@ def _goal_names(library: PromptLibrary) -> list[str]:
         return sorted(library.goal_map())
     except ConfigError:
         return []
+
+
+# --------------------------------------------------------------------------- the answers template
+
+#: The worked example ``--answers-template`` fills in: the white paper's nightly
+#: re-processing case (seed 001 Appendix E's examples), with two chained stages, a
+#: synthesis and the gate policy, so every key of :class:`Answers` is shown.
+TEMPLATE_ANSWERS: dict[str, Any] = {
+    "name": "nightly-reprocess",
+    "pain_journal": {
+        "core_task": "I need to reliably re-process the batch of API calls that failed overnight, as listed in the server logs.",
+        "manual_steps": ["SSH into the production server", "grep the logs for failed item ids",
+                         "copy the ids into rerun.txt", "write a one-off temp_fix.py that re-runs them",
+                         "run it, then grep the logs again to check"],
+        "pain": "Rewriting temp_fix.py every time is wasted effort, and copy-pasting ids by hand once dropped an id.",
+        "systemic_problem": "We lack an automated, idempotent way to find and re-run failed jobs, so every incident "
+                            "means manual scripting.",
+    },
+    "evidence_locker": {
+        "environment": "A cron job in a python:3.11-slim container with pandas 2.1 and requests 2.31.",
+        "focus": ["src/jobs/**"],
+        "files": [],
+        "pull_request": True,
+        "max_tokens": 60000,
+    },
+    "rulebook": {
+        "constraints": ["The reprocess_item() API and the log format cannot change.",
+                        "Standard library and requests only; nothing else can be installed in production."],
+        "success_criteria": ["Recovering a night's failures is one command.",
+                             "Every failed item id is re-run exactly once."],
+        "anti_goals": ["Modifying or deleting the source log files.",
+                       "Any step that needs a human to copy ids by hand."],
+    },
+    "assembly_line": {
+        "goal": None,
+        "persona": "You are a senior Site Reliability Engineer specialising in Python automation and resilient batch pipelines.",
+        "directive": "Simulate at least three pathways for a system that makes this recovery obsolete, evaluate them "
+                     "against the constraints, and recommend one.",
+        "format": "pathways",
+        "stages": [
+            {"title": "Finding failed items", "focus": "How should the night's failed item ids be found without a human "
+                                                      "reading the logs?"},
+            {"title": "Re-running them once", "focus": "Given how failures are found, how are they re-run exactly once, "
+                                                      "even if the recovery itself is interrupted?",
+             "depends_on": ["finding-failed-items"]},
+        ],
+        "synthesis": "Integrate the two simulations into one recovery design and recommend one pathway.",
+        "model": INIT_MODEL,
+    },
+    "gate": {"fail_on": "blocker"},
+}
+
+_TEMPLATE_NOTES = {
+    "pain_journal": "Worksheet 1 of 4: The Pain Journal -> the rulebook's scenario.",
+    "evidence_locker": "Worksheet 2 of 4: The Evidence Locker. For a pull-request gate the evidence is the diff.",
+    "rulebook": "Worksheet 3 of 4: The Rulebook -> constraints (C1, C2, ...), success_criteria, anti_goals.",
+    "assembly_line": "Worksheet 4 of 4: The Assembly Line -> goal/persona, directive, output format, stages, model.",
+    "gate": "The gate policy (what fails the required check).",
+    "assembly_line.stages": "Stages: one focused simulation per critical question, each in a fresh session (seed 002 "
+                            "§7.4).\nid defaults to a slug of the title; depends_on lists the earlier stages whose "
+                            "output this one builds on.",
+}
+
+
+def _dump_value(value: Any, indent: int) -> str:
+    text = yaml.dump(value, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=10**6, default_flow_style=False)
+    if not isinstance(value, (dict, list)) or not value:
+        return " " + text.strip().removesuffix("...").strip() + "\n"
+    return "\n" + "".join(" " * indent + line + "\n" for line in text.rstrip("\n").splitlines())
+
+
+def answers_template() -> str:
+    """A complete, commented answers file for ``init --answers``: every question of
+    the interview (its text and the kit's "why") above the key it fills, with the
+    worked example of :data:`TEMPLATE_ANSWERS` as values. :func:`load_answers`
+    accepts it as it is; edit the values and run ``designsim init --answers FILE``."""
+    questions = {q.key: q for _, qs in WORKSHEETS for q in qs}
+    questions[SYNTHESIS_QUESTION.key] = SYNTHESIS_QUESTION
+    out = ["# Answers for `designsim init --answers FILE`: the Developer Simulation Starter Kit's four",
+           "# worksheets (white paper, seed 001 Appendix E). Replace the example values with yours.",
+           "# Lists take one item per entry; a question you skip keeps its default.", ""]
+
+    def comment(key: str, indent: int) -> None:
+        pad = " " * indent
+        if key in _TEMPLATE_NOTES:
+            out.extend(f"{pad}# {line}" for line in _TEMPLATE_NOTES[key].splitlines())
+        q = questions.get(key)
+        if q is not None:
+            out.append(f"{pad}# {q.text}")
+            out.append(f"{pad}#   why: {q.why}")
+
+    for top, value in TEMPLATE_ANSWERS.items():
+        if isinstance(value, dict):
+            out.append("")
+            comment(top, 0)
+            out.append(f"{top}:")
+            for key, sub in value.items():
+                comment(f"{top}.{key}", 2)
+                out.append(f"  {key}:{_dump_value(sub, 4).rstrip(chr(10))}")
+        else:
+            comment(top, 0)
+            out.append(f"{top}:{_dump_value(value, 2).rstrip(chr(10))}")
+    return "\n".join(out) + "\n"
 
 
 # --------------------------------------------------------------------------- rendering
@@ -362,7 +523,10 @@ KEY_COMMENTS = {
     "evidence": "Evidence Locker: the diff (budgeted, fenced as untrusted data), focus paths, extra files.",
     "output": "Assembly Line 4.6: the blueprint the scorecard checks (pathways | flaw | custom).",
     "stages": "One focused simulation per critical question, each in a fresh session; `depends_on` chains them.",
-    "model": "Gemini model for the simulations (and the judge unless scorecard.judge_model says otherwise).",
+    "synthesis": "The final step: receives every stage's output and integrates them (seed 002 Appendix H).",
+    "gate": "What fails the pull request: a violated constraint at or above this severity (blocker | major | minor).",
+    "model": "Gemini model for the simulations (and the judge unless scorecard.judge_model says otherwise).\n"
+             "No temperature: Google's Gemini 3 guide recommends leaving it at its default.",
 }
 
 
@@ -409,12 +573,18 @@ def rulebook_data(answers: Answers) -> dict[str, Any]:
     data["evidence"] = evidence
     data["output"] = {"format": al.format}
     data["stages"] = stage_rows
+    if al.synthesis:
+        data["synthesis"] = {"focus": al.synthesis}
+    data["gate"] = {"fail_on": answers.gate.fail_on}
     data["model"] = al.model
     return data
 
 
-def build_rulebook_text(answers: Answers, *, library: PromptLibrary | None = None, source: str = DEFAULT_RULEBOOK) -> str:
-    """The commented ``.simulation.yml`` text for ``answers``.
+def build_rulebook_text(answers: Answers, *, library: PromptLibrary | None = None, source: str = DEFAULT_RULEBOOK,
+                        schema_ref: str | None = None) -> str:
+    """The commented ``.simulation.yml`` text for ``answers``. With ``schema_ref``
+    (a path relative to the rulebook, or a URL) the first line is the
+    ``# yaml-language-server: $schema=…`` comment that gives editors completion.
 
     Raises :class:`ConfigError` listing every lint error (schema, missing
     component, unknown goal, template) if the result would not lint clean:
@@ -431,7 +601,7 @@ def build_rulebook_text(answers: Answers, *, library: PromptLibrary | None = Non
                 lines.append("")
             lines.extend(f"# {c}" for c in KEY_COMMENTS[key].splitlines())
         lines.append(line)
-    text = "\n".join(lines) + "\n"
+    text = (modeline(schema_ref) if schema_ref else "") + "\n".join(lines) + "\n"
     report = lint_text(text, source, library=library)
     if report.errors:
         raise ConfigError("these answers do not make a valid rulebook:\n" + "\n".join(f"  {e}" for e in report.errors), source=source)

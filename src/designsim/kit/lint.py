@@ -4,18 +4,20 @@ Three kinds of finding, in this order:
 
 1. **Errors** (exit 2) — the rulebook schema (every problem, ``file:line:column``,
    from :func:`designsim.rulebook.parse_rulebook`); an unknown ``goal``; a
-   persona/protocol/constraint component that does not exist; a template that
+   persona/protocol/constraint component that does not exist; a constraint
+   without an id (the verdict on the change names constraints by id); a template that
    does not parse or render (located in the template file); a stage whose
    estimated prompt does not fit the model's context window.
 2. **Advice** (exit 0) — drawn from the white paper's Simulation Litmus Test
    (seed 001, Appendix D) and Starter Kit (Appendix E): no constraints, no
    anti-goals, no success criteria, a directive that asks for a fix instead of
    a simulation, a stage that asks several questions (split it) or builds on
-   another stage's output without ``depends_on`` (chain it), too few pathways…
+   another stage's output without ``depends_on`` (chain it), too few pathways,
+   a ``gate.fail_on`` that no blocking constraint can reach…
 3. **Stage sizes** — each stage's estimated prompt in tokens against the
    context window of its model (:data:`CONTEXT_WINDOWS`).
 
-Prompt-size estimate (tokens, :func:`designsim.evidence.estimate_tokens`,
+Prompt-size estimate (tokens, :func:`designsim.tokens.estimate_tokens`,
 4 characters per token): the stage prompt rendered with empty evidence, plus
 the rulebook's *nominal* evidence budget ``evidence.max_tokens`` (the diff is
 not known at lint time; a review never sends more), plus
@@ -34,9 +36,10 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 
 from designsim.errors import ConfigError
-from designsim.evidence import estimate_tokens
+from designsim.tokens import estimate_tokens
 from designsim.prompts import PromptLibrary
 from designsim.rulebook import ComponentRef, Rulebook, RulebookError, YamlPositions, parse_rulebook
 
@@ -48,6 +51,7 @@ CONTEXT_WINDOWS: dict[str, int] = {
     "gemini-2.5-pro": 1_048_576,
     "gemini-2.5-flash": 1_048_576,
     "gemini-2.5-flash-lite": 1_048_576,
+    "gemini-3.8-flash": 1_048_576,  # DESIGN.md "More facts, read 2026-12-01" (the models branch has the catalogue)
 }
 DEFAULT_CONTEXT_WINDOW = 1_048_576
 #: Above this share of the window a prompt is legal but advised against.
@@ -287,11 +291,11 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
             advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's context-window table; "
                                         f"assuming {DEFAULT_CONTEXT_WINDOW:,} input tokens", ("model",), key=False))
     evidence_budget = rb.evidence.max_tokens
-    ids = [s.id for s in rb.stages]
+    ids = {s.id: i for i, s in enumerate(rb.stages)}
     sizes: list[StageSize] = []
     reported: set[tuple[str, int]] = set()
     for stage in plan.stages:
-        path = ("synthesis",) if stage.is_synthesis else ("stages", ids.index(stage.id))
+        path = ("synthesis",) if stage.is_synthesis else ("stages", ids[stage.id])
         preds = [types.SimpleNamespace(id=d, title=d, final_output="") for d in stage.depends_on]
         try:
             prompt = render_stage_prompt(plan, stage, preds)
@@ -374,16 +378,73 @@ def _unnegated(pattern: re.Pattern[str], text: str) -> list[str]:
     return hits
 
 
-def _ancestors(rb: Rulebook, stage_id: str) -> set[str]:
-    graph = {s.id: list(s.depends_on) for s in rb.stages}
-    seen: set[str] = set()
-    todo = list(graph.get(stage_id, []))
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(graph.get(node, []))
-    return seen
+_TOKEN = re.compile(r"(?<![\w-])[\w-]+")
+_WORDS = re.compile(r"\w+")
+#: Words of a title that take part in matching it in another stage's focus.
+_TITLE_WORDS = 12
+
+
+class _StageMentions:
+    """Which stages a focus names (by id, or by title as a run of words), and
+    the ancestor relation, in time linear in the rulebook: ids and titles are
+    looked up in dictionaries, not searched for one by one (an n × n scan of
+    compiled regexes took minutes on a rulebook of 2,000 stages)."""
+
+    def __init__(self, rb: Rulebook):
+        self.order = {s.id: i for i, s in enumerate(rb.stages)}
+        self.ids: dict[str, list[str]] = {}
+        self.titles: dict[tuple[str, ...], list[str]] = {}
+        for s in rb.stages:
+            self.ids.setdefault(s.id.lower(), []).append(s.id)
+            words = tuple(_WORDS.findall(s.title.lower()))[:_TITLE_WORDS]
+            if words:
+                self.titles.setdefault(words, []).append(s.id)
+        self.longest = max((len(k) for k in self.titles), default=0)
+        self.deps = {s.id: list(s.depends_on) for s in rb.stages}
+        self._ancestors: dict[str, int] = {}  # stage id -> bit set of its ancestors' positions
+
+    def mentioned(self, stage) -> list[str]:
+        """Ids of the other stages ``stage.focus`` names, in rulebook order. An
+        id counts at a word start and before a non-word character (``s1`` in
+        ``s1-output``); a title counts as its run of words."""
+        focus = stage.focus.lower()
+        found: set[str] = set()
+        for m in _TOKEN.finditer(focus):
+            token = m.group(0)
+            for cut in [i for i, ch in enumerate(token) if ch == "-"] + [len(token)]:
+                found.update(self.ids.get(token[:cut], ()))
+        words = _WORDS.findall(focus)
+        for i in range(len(words)):
+            for k in range(1, min(self.longest, len(words) - i) + 1):
+                found.update(self.titles.get(tuple(words[i:i + k]), ()))
+        found.discard(stage.id)
+        return sorted(found, key=self.order.__getitem__)
+
+    def _bits(self, stage_id: str) -> int:
+        """Ancestors of ``stage_id`` as a bit set, memoised, without recursion
+        (a dependency cycle, which the schema refuses anyway, is cut)."""
+        todo, visiting = [stage_id], {stage_id}
+        while todo:
+            node = todo[-1]
+            pending = [d for d in self.deps.get(node, ()) if d in self.order and d not in self._ancestors and d not in visiting]
+            if pending:
+                todo.extend(pending)
+                visiting.update(pending)
+                continue
+            bits = 0
+            for d in self.deps.get(node, ()):
+                if d in self.order:
+                    bits |= (1 << self.order[d]) | self._ancestors.get(d, 0)
+            self._ancestors[node] = bits
+            todo.pop()
+            visiting.discard(node)
+        return self._ancestors[stage_id]
+
+    def is_ancestor(self, candidate: str, stage_id: str) -> bool:
+        """True when ``stage_id`` depends on ``candidate``, directly or not."""
+        if candidate in self.deps.get(stage_id, ()):
+            return True
+        return candidate in self.order and bool(self._bits(stage_id) >> self.order[candidate] & 1)
 
 
 def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
@@ -430,9 +491,15 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
     if "pathways" in formats and rb.output.min_pathways < 3:
         out.append(where.finding("few-pathways", f"output.min_pathways is {rb.output.min_pathways}: the method compares at least three "
                                  "distinct pathways; with two the decision matrix is a coin toss", ("output", "min_pathways"), key=False))
+    if rb.policy.on_inconclusive == "neutral":
+        out.append(where.finding("neutral-on-inconclusive", "WARNING: policy.on_inconclusive is 'neutral': when the model is down, "
+                                 "the quota is gone or no attempt passes its grading, the commit status is SUCCESS and nothing was "
+                                 "verified (a check run shows 'neutral', which branch protection also accepts); use 'error' (the "
+                                 "default) so an unverified change cannot merge green", ("policy", "on_inconclusive"), key=False))
     if not rb.scorecard.judge:
         out.append(where.finding("judge-off", "scorecard.judge is false: only deterministic checks grade the outputs; the depth of "
                                  "analysis and persona fidelity go ungraded (Quality Scorecard)", ("scorecard", "judge"), key=False))
+    mentions: _StageMentions | None = None
     for index, stage in enumerate(rb.stages):
         path = ("stages", index, "focus")
         questions = stage.focus.count("?")
@@ -442,10 +509,9 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
             out.append(where.finding("split-stage", f"stage {stage.id!r} asks {what} at once: split it into focused stages, one "
                                      "question each (seed 002 §7.4: a focused simulation per critical question)", path, key=False))
         if _BASELINE.search(stage.focus):
-            ancestors = _ancestors(rb, stage.id)
-            mentioned = [s.id for s in rb.stages if s.id != stage.id and (
-                re.search(rf"(?<![\w-]){re.escape(s.id)}(?![\w])", stage.focus, re.I) or s.title.lower() in stage.focus.lower())]
-            missing = [m for m in mentioned if m not in ancestors]
+            mentions = mentions or _StageMentions(rb)
+            mentioned = mentions.mentioned(stage)
+            missing = [m for m in mentioned if not mentions.is_ancestor(m, stage.id)]
             if missing:
                 out.append(where.finding("chain-stages", f"stage {stage.id!r} builds on the output of {', '.join(map(repr, missing))} "
                                          f"but does not depend on it: add depends_on: [{', '.join(missing)}] so it receives that "
@@ -460,38 +526,158 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
     return out
 
 
+# --------------------------------------------------------------------------- the gate (issue 8)
+
+
+def constraint_id_errors(text: str, source: str) -> list[Finding]:
+    """A constraint without an id (a bare string, or a mapping with no ``id``):
+    the "Verdict on this change" table names every constraint by id, so one
+    without an id can never be ruled on. Read from the raw YAML so the message
+    says what to write; ``[]`` when the YAML does not parse."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return []
+    items = data.get("constraints") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    where = _Where(text, source)
+    out = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("id") not in (None, ""):
+            continue
+        shown = item if isinstance(item, str) else (item or {}).get("text", "") if isinstance(item, dict) else ""
+        out.append(where.finding(
+            "constraint-without-id",
+            f"constraint {index + 1} has no id: write it as `- id: C{index + 1}` with `text: {str(shown)[:60]}`; every stage's "
+            "\"Verdict on this change\" names constraints by id, so one without an id can never be ruled on",
+            ("constraints", index), key=False))
+    return out
+
+
+def gate_advice(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
+    """A ``gate.fail_on`` that no blocking constraint can reach: with no
+    constraint (rulebook or goal) left ``blocking``, no verdict can fail the
+    pull request, so the required check only says whether the simulation was
+    trusted."""
+    goal_constraints: list[str] = []
+    if rb.goal:
+        try:
+            goal_constraints = library.goal_parts(rb.goal)["constraints"]
+        except ConfigError:
+            pass
+    blocking = [c.id for c in rb.constraints if c.blocking] + [n for n in goal_constraints if n not in {c.id for c in rb.constraints}]
+    if blocking:
+        return []
+    has_gate = ("gate", "fail_on") in where.positions.keys
+    what = "every constraint is advisory (blocking: false)" if rb.constraints else "there are no constraints"
+    return [where.finding("gate-unreachable", f"gate.fail_on is {rb.gate.fail_on!r} but {what}: no verdict can fail the pull request, "
+                          "so the required check can only pass or be inconclusive; make at least one constraint blocking",
+                          ("gate", "fail_on") if has_gate else ("constraints",), key=not has_gate)]
+
+
 # --------------------------------------------------------------------------- entry points
 
 
+def evidence_file_errors(rb: Rulebook, where: "_Where", root: str | Path) -> list[Finding]:
+    """An error for each ``evidence.files`` glob that matches no file under ``root``
+    (the repository root): a misspelled path would silently send less evidence."""
+    from designsim.evidence.source import unmatched_patterns
+
+    return [where.finding("evidence-files", f"{rb.evidence.files[i]!r} matches no file under {Path(root).resolve()} "
+                          "(paths are relative to the repository root; check the spelling)", ("evidence", "files", i), key=False)
+            for i in unmatched_patterns(rb.evidence.files, root)]
+
+
 def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
     """Lint rulebook YAML ``text`` (``source`` names it in findings).
 
     ``library`` supplies templates and components (default: bundled only);
     ``context_window_override`` (tokens) replaces the model table, e.g. to
-    check a rulebook against a smaller model. Never raises for any input text:
-    every problem is a finding.
+    check a rulebook against a smaller model; ``root`` is the repository root that
+    ``evidence.files`` globs must match (None: not checked). Never raises for any
+    input text: every problem is a finding.
     """
     library = library or PromptLibrary()
     report = LintReport(source)
     try:
         rb = parse_rulebook(text, source)
     except RulebookError as exc:
-        report.errors = [Finding("schema", i.message, i.file, i.line, i.column, i.field) for i in exc.issues]
+        no_id = constraint_id_errors(text, source)
+        covered = {f.field for f in no_id}
+        report.errors = no_id + [Finding("schema", i.message, i.file, i.line, i.column, i.field) for i in exc.issues
+                                 if not any(i.field == c or i.field.startswith(c + ".") for c in covered)]
         return report
     where = _Where(text, source)
     report.errors.extend(template_syntax_errors(library))
     report.errors.extend(component_errors(rb, library, where))
+    if root is not None:
+        report.errors.extend(evidence_file_errors(rb, where, root))
     report.advice.extend(advise(rb, library, where))
+    if rb.constraints or rb.goal:  # no constraints at all already has its own advice
+        report.advice.extend(gate_advice(rb, library, where))
     if not report.errors:
         sizes, errors, advice = stage_sizes(rb, library, where, window_override=context_window_override)
         report.stages, report.errors, report.advice = sizes, report.errors + errors, report.advice + advice
     return report
 
 
+def _uses_designsim(uses: str) -> bool:
+    uses = uses.strip().lower()
+    return uses in ("./", ".") or uses.split("@", 1)[0].rstrip("/").endswith("designsim")
+
+
+def workflow_advice(repo_root: str | Path) -> list[Finding]:
+    """Warnings from the repository's workflows (``.github/workflows/*.yml``):
+    a designsim step with ``status: check-run`` in a workflow that runs on
+    ``pull_request`` or ``pull_request_target``. A fork's pull request runs
+    without secrets and gets the check-run conclusion ``neutral``, which
+    GitHub's branch protection accepts like ``success`` (GitHub docs, "About
+    protected branches": required checks pass when "successful, skipped, or
+    neutral"); a commit status stays ``pending`` and blocks. Unreadable or
+    hostile workflow files are skipped (they are not designsim's to judge)."""
+    import yaml
+
+    from designsim.rulebook import RulebookError, check_yaml_limits
+
+    out: list[Finding] = []
+    directory = Path(repo_root) / ".github" / "workflows"
+    files = sorted(list(directory.glob("*.yml")) + list(directory.glob("*.yaml"))) if directory.is_dir() else []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+            check_yaml_limits(text, str(path))
+            data = yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RulebookError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        triggers = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` key as True
+        names = set(triggers) if isinstance(triggers, (dict, list)) else {triggers}
+        if not names & {"pull_request", "pull_request_target"}:
+            continue
+        positions = YamlPositions.from_text(text)
+        for job_id, job in (data.get("jobs") or {}).items() if isinstance(data.get("jobs"), dict) else []:
+            steps = job.get("steps") if isinstance(job, dict) else None
+            for index, step in enumerate(steps if isinstance(steps, list) else []):
+                if not isinstance(step, dict) or not _uses_designsim(str(step.get("uses", ""))):
+                    continue
+                inputs = step.get("with") if isinstance(step.get("with"), dict) else {}
+                if str(inputs.get("status", "")).strip() == "check-run":
+                    field_path = ("jobs", job_id, "steps", index, "with", "status")
+                    line, column = positions.locate(field_path)
+                    out.append(Finding("fork-check-run", "WARNING: status: check-run on pull requests: a fork's pull request "
+                                       "(no secrets, nothing judged) gets the conclusion 'neutral', which branch protection "
+                                       "accepts as passing; use status: commit-status (a fork's stays pending) or keep fork "
+                                       "pull requests out of this workflow", str(path), line, column, ".".join(map(str, field_path))))
+    return out
+
+
 def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
-              context_window_override: int | None = None) -> LintReport:
-    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding."""
+              context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
+    """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding.
+    ``evidence.files`` globs are checked against ``root`` (default: the rulebook's directory)."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -499,7 +685,10 @@ def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
         return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
     except (OSError, UnicodeDecodeError) as exc:
         return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
-    return lint_text(text, str(path), library=library, context_window_override=context_window_override)
+    root = path.parent if root is None else root
+    report = lint_text(text, str(path), library=library, context_window_override=context_window_override, root=root)
+    report.advice.extend(workflow_advice(root))  # the repository's workflows: forks and check runs
+    return report
 
 
 def format_report(report: LintReport) -> str:
@@ -516,4 +705,4 @@ def format_report(report: LintReport) -> str:
 
 
 __all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
-           "format_report", "lint_file", "lint_text"]
+           "evidence_file_errors", "format_report", "lint_file", "lint_text", "workflow_advice"]
