@@ -262,3 +262,13 @@ def test_accept_with_check_runs(github, runner, payloads, sync_payload):
     assert gemini.requests == []
     newest = max(github.check_runs.values(), key=lambda r: r["id"])
     assert newest["conclusion"] == "success"
+
+
+def test_a_later_error_hides_an_older_failure_from_accept(failing, runner, payloads):
+    """Our newest result on the head is an error (no tag): an older failing tag is not accepted from."""
+    failing.add_status(failing.pull["head"]["sha"], state="error", context=CONTEXT, description="designsim could not finish",
+                       target_url="https://github.com/x/y/actions/runs/9")
+    before = len(failing.statuses)
+    assert _run(runner, payloads, "/simulate accept all fine") == 0
+    assert len(failing.statuses) == before
+    assert any("no designsim result on the current head" in c["body"] for c in failing.comments)
