@@ -264,3 +264,42 @@ def test_accept_with_check_runs(github, runner, payloads, sync_payload):
     assert gemini.requests == []
     newest = max(github.check_runs.values(), key=lambda r: r["id"])
     assert newest["conclusion"] == "success"
+
+
+def test_a_later_error_hides_an_older_failure_from_accept(failing, runner, payloads):
+    """Our newest result on the head is an error (no tag): an older failing tag is not accepted from."""
+    failing.add_status(failing.pull["head"]["sha"], state="error", context=CONTEXT, description="designsim could not finish",
+                       target_url="https://github.com/x/y/actions/runs/9")
+    before = len(failing.statuses)
+    assert _run(runner, payloads, "/simulate accept all fine") == 0
+    assert len(failing.statuses) == before
+    assert any("no designsim result on the current head" in c["body"] for c in failing.comments)
+
+
+def test_on_failed_warn_is_a_visible_warning_never_a_plain_pass(github, runner, sync_payload):
+    from designsim.testing import FakeGeminiServer
+
+    github.contents[".simulation.yml"] = RULEBOOK + "policy:\n  on_failed: warn\n"
+    runner.env(sync_payload, **{"gemini-api-key": "AIza-override-key-000000"})
+    with FakeGeminiServer(_failing_handler):
+        assert runner.run() == 0
+    last = github.statuses[-1]
+    assert last["state"] == "success" and last["description"].startswith("⚠️ C1, C3 violated")
+    assert ResultTag.decode(last["target_url"]).verdict == "warn"
+    assert runner.outputs()["verdict"] == "warn"
+    assert runner.summary.read_text().startswith("## ⚠️")
+
+
+def test_on_inconclusive_neutral_says_so_and_is_never_reused(github, runner, sync_payload):
+    from designsim.testing import FakeGeminiServer, error_reply
+
+    github.contents[".simulation.yml"] = RULEBOOK + "policy:\n  on_inconclusive: neutral\n"
+    runner.env(sync_payload, **{"gemini-api-key": "AIza-override-key-000000"})
+    with FakeGeminiServer(lambda r: error_reply(400, "INVALID_ARGUMENT", "API key not valid.")):
+        assert runner.run() == 0
+    assert github.statuses[-1]["state"] == "success" and runner.outputs()["verdict"] == "neutral"
+    assert "Nothing was decided" in runner.summary.read_text()
+    assert ResultTag.decode(github.statuses[-1]["target_url"]).verdict == "inconclusive"
+    with FakeGeminiServer(_failing_handler) as gemini:  # same inputs: re-run, not re-published
+        runner.run()
+    assert gemini.generate_requests()

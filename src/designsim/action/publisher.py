@@ -196,21 +196,25 @@ def find_own_result(publisher: Publisher, kind: str, sha: str | None, name: str,
     another token set under our context, a comment marker — is ignored."""
     if not sha or kind == "none":
         return None
+    # the newest completed one of ours decides: if it carries no tag (an error), there is nothing to trust,
+    # even when an older one does (it may describe other inputs)
     if kind == "commit-status":
         for st in publisher.list_commit_statuses(sha):
             if st.get("context") != name or ((st.get("creator") or {}).get("login") or "") not in self_logins:
                 continue
+            if st.get("state") == "pending":
+                continue
             tag = ResultTag.decode(st.get("target_url"))
-            if tag is not None and st.get("state") != "pending":
-                return OwnResult(tag, str(st.get("state")), str(st.get("description") or ""))
+            return OwnResult(tag, str(st.get("state")), str(st.get("description") or "")) if tag else None
         return None
     slugs = own_app_slugs(self_logins)
     for run in publisher.list_check_runs(sha, name):
         if run.get("name") != name or ((run.get("app") or {}).get("slug") or "") not in slugs:
             continue
+        if run.get("status") != "completed":
+            continue
         tag = ResultTag.decode(run.get("external_id"))
-        if tag is not None and run.get("status") == "completed":
-            return OwnResult(tag, str(run.get("conclusion")), str(((run.get("output") or {}).get("title")) or ""))
+        return OwnResult(tag, str(run.get("conclusion")), str(((run.get("output") or {}).get("title")) or "")) if tag else None
     return None
 
 

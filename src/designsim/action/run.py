@@ -124,6 +124,14 @@ def decision_verdict(review) -> str:
     return str(getattr(decision, "verdict", None) or review.verdict)
 
 
+def status_outcome(review) -> str:
+    """What the status, the ``verdict`` output and the exit code say: the
+    review's status name (``review.verdict``: the decision after
+    ``policy.on_inconclusive``), with a ``warn`` decision (``on_failed: warn``)
+    kept as ``warn`` so it shows as a warning, never as a pass."""
+    return "warn" if decision_verdict(review) == "warn" else str(review.verdict)
+
+
 def decision_reason(review) -> str:
     """The one-line reason for :func:`decision_verdict` (the decision's, else the review summary)."""
     decision = getattr(review, "decision", None)
@@ -471,7 +479,7 @@ class ActionRun:
         self.reporter = StatusReporter(client, self.inputs.status, target.head_sha, rulebook.name, target_url=self.aenv.run_url)
         previous = self.reporter.own_result(self.self_logins)
         # an inconclusive or errored verdict (model down, quota, grader) is never reused: the next run retries it
-        if previous and previous.tag.inputs == seal and previous.tag.verdict in ("pass", "fail", "neutral", "warn"):
+        if previous and previous.tag.inputs == seal and previous.tag.verdict in ("pass", "fail", "warn"):
             return self.republish(target, rulebook.name, previous, comments)
         if not key and not self.inputs.vertex_project and self._provider is None:
             raise ConfigError("no Gemini API key: set the gemini-api-key input (e.g. ${{ secrets.GEMINI_API_KEY }}); "
@@ -498,7 +506,8 @@ class ActionRun:
 
         self.write_estimate(plan, provider)
         review = review_diff(plan, provider, head_sha=target.head_sha)
-        verdict = decision_verdict(review)
+        verdict = status_outcome(review)
+        decided = decision_verdict(review)
         reason = decision_reason(review)
         body = self.redact(render_markdown(review, library=plan.library, notice=notice))
         outcome = Outcome(verdict=verdict, total_tokens=review.usage.total_tokens, exit_code=_exit_for(verdict, self.inputs))
@@ -506,10 +515,12 @@ class ActionRun:
             result = upsert_comment(self.client(), target.number, review.rulebook, body, self.self_logins, existing=comments)
             outcome.comment_url = result.url or ""
             self.echo(f"designsim: comment {result.action}: {outcome.comment_url}")
-        tag = ResultTag(verdict if verdict in ("pass", "fail", "warn", "neutral") else "inconclusive", seal,
+        # the tag records the decision (an inconclusive one, even shown as neutral or fail by policy, is
+        # never reused and never accepted); the state follows the policy
+        tag = ResultTag(decided if decided in ("pass", "fail", "warn") else "inconclusive", seal,
                         failing_constraints(review, plan.rulebook))
-        self.reporter.complete(verdict if verdict in ("pass", "fail", "warn", "neutral") else "inconclusive",
-                               self.redact(_status_description(verdict, reason, tag)), summary=body, tag=tag)
+        state = verdict if verdict in ("pass", "fail", "warn", "neutral") else "inconclusive"
+        self.reporter.complete(state, self.redact(_status_description(verdict, reason, tag)), summary=body, tag=tag)
         if self.inputs.report_path:
             path = self.workspace_path(self.inputs.report_path)
             atomic_write_text(path, self.redact(json.dumps(render_json(review), indent=2, ensure_ascii=False)) + "\n")
@@ -832,10 +843,13 @@ def step_summary(review, target: Target) -> str:
     from designsim.report import OUTCOME_ICON, VERDICT_ICON, defuse, matrix_table
 
     u = review.usage
-    verdict = decision_verdict(review)
+    verdict = status_outcome(review)
     icon = VERDICT_ICON.get(verdict, {"warn": "⚠️", "error": "⚠️"}.get(verdict, "⚪"))
     lines = [f"## {icon} {defuse(decision_reason(review))}", "",
              f"designsim — `{review.rulebook}` on #{target.number}: **{verdict}**", ""]
+    if verdict in ("neutral", "fail") and decision_verdict(review) == "inconclusive":
+        lines += [f"> ⚠️ **Nothing was decided**: the review was inconclusive, and the rulebook's `policy.on_inconclusive` "
+                  f"shows that as **{verdict}**" + (" (a green check)" if verdict == "neutral" else "") + ".", ""]
     decision = getattr(review, "decision", None)
     findings = list(getattr(decision, "findings", []) or []) if decision is not None else []
     if findings:
