@@ -534,9 +534,12 @@ def constraint_id_errors(text: str, source: str) -> list[Finding]:
     the "Verdict on this change" table names every constraint by id, so one
     without an id can never be ruled on. Read from the raw YAML so the message
     says what to write; ``[]`` when the YAML does not parse."""
+    from designsim.rulebook import check_yaml_limits
+
     try:
+        check_yaml_limits(text, source)  # a hostile file is reported by the parse, not re-read here
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RulebookError):
         return []
     items = data.get("constraints") if isinstance(data, dict) else None
     if not isinstance(items, list):
