@@ -36,3 +36,15 @@ def gemini_key(monkeypatch) -> str:
     """A dummy key so GeminiProvider can be built; it only ever reaches the fake server."""
     monkeypatch.setenv("GEMINI_API_KEY", "test-key-not-secret")
     return "test-key-not-secret"
+
+
+def pytest_sessionstart(session):
+    session.config._dash_existed = (REPO / "-").exists()  # type: ignore[attr-defined]
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """`-` means stdout for every output option; a test that leaves a file named `-` in the
+    repository (as one once did, and it was committed) fails the run."""
+    if (REPO / "-").exists() and not getattr(session.config, "_dash_existed", False):
+        session.config.get_terminal_writer().line("a test wrote a file named '-' in the repository root; '-' means stdout", red=True)
+        session.exitstatus = 1

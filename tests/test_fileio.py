@@ -117,10 +117,12 @@ def test_dash_means_stdout(capsys, tmp_path):
     assert (tmp_path / "f.bin").read_bytes() == b"\x00\x01"
 
 
-def test_cli_out_and_json_out_take_dash_and_dev_null(tmp_path, capsys):
+def test_cli_out_and_json_out_take_dash_and_dev_null(tmp_path, capsys, monkeypatch):
     from designsim.cli import main
 
+    monkeypatch.chdir(tmp_path)
     code = main(["demo", "--out", "/dev/null", "--json-out", "-"])
+    assert not (tmp_path / "-").exists(), "'-' was written as a file instead of stdout"
     assert code in (0, 1)
     out = capsys.readouterr().out
     assert out.lstrip().startswith("{") and '"verdict"' in out
