@@ -49,7 +49,7 @@ def test_progress_shows_stage_attempt_tokens_and_elapsed():
         progress.update(ProgressEvent("stage", "unknown-stage", outcome="passed"))  # ignored, no crash
     text = ANSI.sub("", buf.getvalue())
     final = text.split("\r")[-1] if "\r" in text else text
-    assert "state" in final and "passed" in final and "attempt 2/3" in final
+    assert "state" in final and "trusted" in final and "attempt 2/3" in final
     assert "2,500 tokens" in final and "12.5 s" in final
     assert "synthesis" in final and "skipped" in final
 
@@ -124,7 +124,7 @@ def test_demo_in_a_pseudo_terminal_shows_progress_and_a_summary_not_the_markdown
     assert child.exitstatus == piped.returncode, screen
     assert "<!-- designsim" not in screen and "<details" not in screen, "the comment must not flood the terminal"
     # live rows: stage, state, attempt, tokens, elapsed
-    assert re.search(r"state\s+(passed|failed|inconclusive|running)\s+attempt (\d/\d|-)\s+[\d,]+ tokens\s+[\d.]+ s", screen), screen
+    assert re.search(r"state\s+(trusted|untrusted|inconclusive|skipped)\s+attempt (\d/\d|-)\s+[\d,]+ tokens\s+[\d.]+ s", screen), screen
     assert f"decision {decided.group(1)} — " in screen and "stage" in screen and "outcome" in screen
     comment = re.search(r"comment: (\S+comment\.md)", screen)
     report = re.search(r"report:\s+(\S+report\.json)", screen)
