@@ -19,7 +19,6 @@ from designsim.kit.lint import lint_file
 from designsim.prompts import PromptLibrary
 from designsim.review import build_plan
 from designsim.rulebook import load_rulebook
-from designsim.scorecard import default_criteria
 from designsim.simulation import run_review_sync
 from designsim.testing import FakeProvider
 
@@ -83,7 +82,8 @@ def test_workflow_follows_the_projects_rules(cli, tmp_path):
     assert wf["permissions"] == {}
     job = wf["jobs"]["simulate"]
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write"}
-    assert "pull_request.number" in wf["concurrency"]["group"] and wf["concurrency"]["cancel-in-progress"] is True
+    assert "concurrency" not in wf  # on the job: a comment must never cancel a review (tests/test_workflows.py)
+    assert "pull_request.number" in job["concurrency"]["group"] and job["concurrency"]["cancel-in-progress"] is True
     uses = [s["uses"] for s in job["steps"] if "uses" in s]
     assert "acme/designsim@v1" in uses
     for ref in uses:
