@@ -152,3 +152,13 @@ def test_demo_piped_is_plain_markdown_on_stdout_and_one_plain_line_on_stderr(tmp
     assert lines[0].startswith("designsim demo: ") and "replaying" in lines[0]
     assert lines[1].startswith("designsim demo: decision ")
     assert len(lines) <= 3  # the replay notice, the decision line, and a mismatch note if any
+
+
+def test_force_color_in_ci_does_not_animate_the_log(tmp_path):
+    """CI runners often set FORCE_COLOR; a log is still not a terminal."""
+    env = dict(ENV, FORCE_COLOR="1", CI="true", GITHUB_ACTIONS="true")
+    done = subprocess.run([sys.executable, "-m", "designsim.cli", "demo"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.stdout.startswith("<!-- designsim")
+    assert not ANSI.search(done.stderr) and "\r" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3
