@@ -42,7 +42,8 @@ def test_progress_shows_stage_attempt_tokens_and_elapsed():
         progress.update(ProgressEvent("attempt", "state", attempt=1, attempts=3, tokens=0))
         clock.now += 4.0
         progress.update(ProgressEvent("graded", "state", attempt=1, attempts=3, tokens=1_234, passed=False))
-        progress.update(ProgressEvent("attempt", "state", attempt=2, attempts=3, tokens=1_234))
+        progress.update(ProgressEvent("attempt", "state", attempt=2, attempts=3, tokens=1_234, sample=2, samples=3))
+        assert "attempt 2/3 (sample 2/3)" in ANSI.sub("", _render(progress))
         clock.now += 8.5
         progress.update(ProgressEvent("stage", "state", attempt=2, attempts=3, tokens=2_500, outcome="passed"))
         progress.update(ProgressEvent("stage", "synthesis", tokens=0, outcome="skipped"))
@@ -52,6 +53,13 @@ def test_progress_shows_stage_attempt_tokens_and_elapsed():
     assert "state" in final and "trusted" in final and "attempt 2/3" in final
     assert "2,500 tokens" in final and "12.5 s" in final
     assert "synthesis" in final and "skipped" in final
+
+
+def _render(progress: ReviewProgress) -> str:
+    """The live table as it would be drawn now."""
+    probe, buf = _console(True)
+    probe.print(progress.progress.make_tasks_table(progress.progress.tasks))
+    return buf.getvalue()
 
 
 def test_progress_is_silent_when_stderr_is_not_a_terminal():

@@ -84,7 +84,8 @@ class ReviewProgress:
         start = self._start.setdefault(event.stage, now)
         fields = {"tokens": event.tokens, "elapsed": now - start}
         if event.attempts:
-            fields["attempt"] = f"{event.attempt}/{event.attempts}"
+            fields["attempt"] = f"{event.attempt}/{event.attempts}" + (
+                f" (sample {event.sample}/{event.samples})" if event.samples > 1 and event.kind != "stage" else "")
         if event.kind == "attempt":
             fields["state"] = "[blue]running[/]"
         elif event.kind == "graded":
