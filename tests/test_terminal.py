@@ -42,16 +42,24 @@ def test_progress_shows_stage_attempt_tokens_and_elapsed():
         progress.update(ProgressEvent("attempt", "state", attempt=1, attempts=3, tokens=0))
         clock.now += 4.0
         progress.update(ProgressEvent("graded", "state", attempt=1, attempts=3, tokens=1_234, passed=False))
-        progress.update(ProgressEvent("attempt", "state", attempt=2, attempts=3, tokens=1_234))
+        progress.update(ProgressEvent("attempt", "state", attempt=2, attempts=3, tokens=1_234, sample=2, samples=3))
+        assert "attempt 2/3 (sample 2/3)" in ANSI.sub("", _render(progress))
         clock.now += 8.5
         progress.update(ProgressEvent("stage", "state", attempt=2, attempts=3, tokens=2_500, outcome="passed"))
         progress.update(ProgressEvent("stage", "synthesis", tokens=0, outcome="skipped"))
         progress.update(ProgressEvent("stage", "unknown-stage", outcome="passed"))  # ignored, no crash
     text = ANSI.sub("", buf.getvalue())
     final = text.split("\r")[-1] if "\r" in text else text
-    assert "state" in final and "passed" in final and "attempt 2/3" in final
+    assert "state" in final and "trusted" in final and "attempt 2/3" in final
     assert "2,500 tokens" in final and "12.5 s" in final
     assert "synthesis" in final and "skipped" in final
+
+
+def _render(progress: ReviewProgress) -> str:
+    """The live table as it would be drawn now."""
+    probe, buf = _console(True)
+    probe.print(progress.progress.make_tasks_table(progress.progress.tasks))
+    return buf.getvalue()
 
 
 def test_progress_is_silent_when_stderr_is_not_a_terminal():
@@ -124,7 +132,7 @@ def test_demo_in_a_pseudo_terminal_shows_progress_and_a_summary_not_the_markdown
     assert child.exitstatus == piped.returncode, screen
     assert "<!-- designsim" not in screen and "<details" not in screen, "the comment must not flood the terminal"
     # live rows: stage, state, attempt, tokens, elapsed
-    assert re.search(r"state\s+(passed|failed|inconclusive|running)\s+attempt (\d/\d|-)\s+[\d,]+ tokens\s+[\d.]+ s", screen), screen
+    assert re.search(r"state\s+(trusted|untrusted|inconclusive|skipped)\s+attempt (\d/\d|-)\s+[\d,]+ tokens\s+[\d.]+ s", screen), screen
     assert f"decision {decided.group(1)} — " in screen and "stage" in screen and "outcome" in screen
     comment = re.search(r"comment: (\S+comment\.md)", screen)
     report = re.search(r"report:\s+(\S+report\.json)", screen)
@@ -152,3 +160,13 @@ def test_demo_piped_is_plain_markdown_on_stdout_and_one_plain_line_on_stderr(tmp
     assert lines[0].startswith("designsim demo: ") and "replaying" in lines[0]
     assert lines[1].startswith("designsim demo: decision ")
     assert len(lines) <= 3  # the replay notice, the decision line, and a mismatch note if any
+
+
+def test_force_color_in_ci_does_not_animate_the_log(tmp_path):
+    """CI runners often set FORCE_COLOR; a log is still not a terminal."""
+    env = dict(ENV, FORCE_COLOR="1", CI="true", GITHUB_ACTIONS="true")
+    done = subprocess.run([sys.executable, "-m", "designsim.cli", "demo"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.stdout.startswith("<!-- designsim")
+    assert not ANSI.search(done.stderr) and "\r" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) <= 3

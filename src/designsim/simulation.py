@@ -402,7 +402,8 @@ class ProgressEvent:
     ``graded`` (its reply arrived and was graded; ``passed`` says how it went) or
     ``stage`` (the stage finished with ``outcome``). ``tokens`` is the stage's
     total so far (input + output, judge included); ``elapsed_s`` seconds since
-    the review started (monotonic clock).
+    the review started (monotonic clock); ``sample`` of ``samples`` names the
+    independent session an attempt belongs to (both 1 unless ``samples`` > 1).
     """
 
     kind: Literal["attempt", "graded", "stage"]
@@ -413,6 +414,8 @@ class ProgressEvent:
     elapsed_s: float = 0.0
     outcome: str | None = None
     passed: bool | None = None
+    sample: int = 1
+    samples: int = 1
 
 
 #: A callback that receives :class:`ProgressEvent` s; it must not raise.
@@ -467,7 +470,7 @@ async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result:
         attempt = Attempt(number=number, sample=sample, prompt=prompt, started_s=time.monotonic() - t0)
         result.attempts.append(attempt)
         last = attempt
-        run.tell("attempt", result, attempt=number, attempts=attempts)
+        run.tell("attempt", result, attempt=number, attempts=attempts, sample=sample, samples=result.samples)
         request = GenerationRequest(
             prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
             temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
@@ -510,7 +513,8 @@ async def _run_sample(plan: ReviewPlan, stage: ResolvedStage, run: _Run, result:
         attempt.change_verdict = card.change_verdict
         attempt.finished_s = time.monotonic() - t0
         result.usage = result.usage + card.judge_usage
-        run.tell("graded", result, attempt=number, attempts=attempts, passed=card.passed)
+        run.tell("graded", result, attempt=number, attempts=attempts, passed=card.passed, sample=sample,
+                 samples=result.samples)
         if card.passed:
             return _Sample("trusted", attempt, f"passed on attempt {number} of {attempts}")
         notes = card.failed_notes()

@@ -24,12 +24,16 @@ from rich.table import Table
 if TYPE_CHECKING:
     from designsim.simulation import ProgressEvent, Review
 
-__all__ = ["ReviewProgress", "print_summary", "summary_line", "OUTCOME_STYLE"]
+__all__ = ["ReviewProgress", "print_summary", "summary_line", "OUTCOME_STYLE", "TRUST"]
 
 #: rich style per stage outcome / review verdict.
 OUTCOME_STYLE = {"passed": "green", "pass": "bold green", "failed": "red", "fail": "bold red", "warn": "bold yellow",
                  "trusted": "green", "untrusted": "red",
                  "inconclusive": "yellow", "skipped": "dim", "neutral": "cyan", "running": "blue", "waiting": "dim"}
+
+
+#: A stage's outcome as the report names it: the scorecard says whether a simulation can be trusted.
+TRUST = {"passed": "trusted", "failed": "untrusted"}
 
 
 class ReviewProgress:
@@ -80,13 +84,14 @@ class ReviewProgress:
         start = self._start.setdefault(event.stage, now)
         fields = {"tokens": event.tokens, "elapsed": now - start}
         if event.attempts:
-            fields["attempt"] = f"{event.attempt}/{event.attempts}"
+            fields["attempt"] = f"{event.attempt}/{event.attempts}" + (
+                f" (sample {event.sample}/{event.samples})" if event.samples > 1 and event.kind != "stage" else "")
         if event.kind == "attempt":
             fields["state"] = "[blue]running[/]"
         elif event.kind == "graded":
-            fields["state"] = "[green]graded: passed[/]" if event.passed else "[yellow]graded: retrying[/]"
+            fields["state"] = "[green]trusted[/]" if event.passed else "[yellow]untrusted, retrying[/]"
         else:
-            outcome = event.outcome or "done"
+            outcome = TRUST.get(event.outcome or "", event.outcome or "done")
             fields["state"] = f"[{OUTCOME_STYLE.get(outcome, 'white')}]{outcome}[/]"
             self.progress.update(task, total=1, completed=1, **fields)
             return
@@ -118,7 +123,7 @@ def print_summary(console: Console, review: "Review", *, comment: str | None, re
         table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for s in review.stages:
         seconds = max((a.finished_s for a in s.attempts), default=0.0) - min((a.started_s for a in s.attempts), default=0.0)
-        outcome = getattr(s, "trust", s.outcome)
+        outcome = getattr(s, "trust", TRUST.get(s.outcome, s.outcome))
         table.add_row(s.id + (" (synthesis)" if s.is_synthesis and s.id != "synthesis" else ""),
                       f"[{OUTCOME_STYLE.get(outcome, 'white')}]{outcome}[/]", str(len(s.attempts)),
                       f"{s.usage.total_tokens:,}", f"{seconds:.1f}", s.reason)

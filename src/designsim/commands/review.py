@@ -87,7 +87,13 @@ def _execute(plan, provider, *, out, json_out, head_sha=None, notice=None, conso
     from designsim.review import review_diff
     from designsim.terminal import ReviewProgress
 
-    console = console or Console(stderr=True)
+    if console is None:
+        try:
+            stderr_tty = sys.stderr.isatty()
+        except (AttributeError, ValueError):
+            stderr_tty = False
+        # the real TTY decides, not FORCE_COLOR: CI runners often set it, and their logs must stay plain
+        console = Console(stderr=True, force_terminal=stderr_tty)
     if out is None:
         if _stdout_is_terminal():
             where = Path(tempfile.mkdtemp(prefix="designsim-"))
