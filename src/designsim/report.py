@@ -161,7 +161,7 @@ def render_markdown(review: Review, *, library: PromptLibrary | None = None, max
     (e.g. "this pull request changes the rulebook; the new one applies after merge").
     """
     library = library or PromptLibrary()
-    if review.verdict == "neutral":  # only the policy makes a neutral verdict; say what it hid
+    if review.verdict == "neutral" and review.decision.verdict == "inconclusive":  # policy.on_inconclusive: neutral hid it
         notice = "\n> ".join(filter(None, [notice, NEUTRAL_POLICY_NOTICE]))
     env = library.env
     env.filters.update(cell=_cell, inline=_inline, untrusted=_untrusted)
