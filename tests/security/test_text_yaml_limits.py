@@ -110,3 +110,15 @@ def test_lint_warns_on_check_run_status_when_fork_pull_requests_run_the_workflow
     workflow.write_text(WORKFLOW.replace("  pull_request:\n", "  workflow_dispatch:\n"))
     main(["lint", str(tmp_path / ".simulation.yml")])
     assert "fork-check-run" not in capsys.readouterr().out
+
+
+def test_hostile_golden_label_and_answers_file_are_config_errors(tmp_path):
+    from designsim.kit.golden import _parse_label
+    from designsim.kit.init import load_answers
+
+    deep = "x: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(RulebookError, match="levels deep"):
+        _parse_label(deep, tmp_path / "label.yml")
+    (tmp_path / "answers.yml").write_text(deep)
+    with pytest.raises(RulebookError, match="levels deep"):
+        load_answers(tmp_path / "answers.yml")
