@@ -87,7 +87,7 @@ def _shorten(text: str, limit: int | None) -> str:
 
 def _inline(text: Any, limit: int | None = None) -> str:
     flat = re.sub(r"\s+", " ", str(text or "")).strip()
-    return defuse(_shorten(flat, limit))
+    return defuse(_shorten(flat, limit), allow_br=True)  # a <br> inside a line (table cells) stays; all other HTML is escaped
 
 
 def _cell(text: Any, limit: int | None = 120) -> str:

@@ -125,3 +125,9 @@ def test_model_down_under_a_neutral_policy_says_so_in_the_comment(tmp_path, gemi
         code = main(["review", "--rulebook", str(rb), "--diff", str(diff), "--out", str(tmp_path / "c.md"), "--repo", str(tmp_path)])
     body = (tmp_path / "c.md").read_text()
     assert code == 0 and "NEUTRAL" in body and NEUTRAL_POLICY_NOTICE in body
+
+
+def test_a_br_inside_a_table_cell_stays_a_line_break():
+    from designsim.report import _cell
+
+    assert _cell("first<br>second <script>") == "first<br>second &lt;script>"
