@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections import defaultdict, deque
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,19 +44,25 @@ _REPLY_NAME = re.compile(r"^(?P<n>\d+)-(?P<kind>stage|judge)-(?P<stage>[A-Za-z0-
 
 @dataclass(frozen=True)
 class DemoCase:
-    """One bundled case: ``name`` (``--case``), ``folder`` under ``examples/``,
-    the pull request's ``pr_title``, and the ``decision`` its cassette is
-    written to reach (``pass`` or ``fail``)."""
+    """One demo case: ``name`` (``--case``), ``folder`` (under ``root``, by
+    default the bundled ``examples/``), the pull request's ``pr_title``, the
+    ``decision`` its cassette is written to reach (``pass`` or ``fail``) and a
+    one-line ``summary``. A folder of your own, laid out like
+    ``examples/jit-generation/``, works with :func:`build_cassette` too:
+    ``DemoCase("mine", "my-case", "PR title", "fail", "…", root=Path("cases"))``."""
 
     name: str
     folder: str
     pr_title: str
     decision: str
     summary: str
+    #: the directory holding ``folder``; ``None`` means the bundled ``examples/``
+    root: Path | None = None
 
     @property
     def path(self) -> Path:
-        return examples_dir() / self.folder
+        """The case's folder: ``root / folder``, by default under the bundled examples."""
+        return (self.root or examples_dir()) / self.folder
 
 
 CASES: dict[str, DemoCase] = {
@@ -110,30 +116,33 @@ def load_replies(folder: str | Path) -> list[tuple[str, str]]:
 
 
 class _SourceProvider:
-    """Serves ``replies`` by label in order and records each call."""
+    """Serves ``replies`` by label in order (through :class:`ReplayProvider`, so
+    a judge reply is parsed exactly as a replayed cassette's is), with token
+    estimates as its usage, and records each call."""
 
     name = "replay"
 
     def __init__(self, replies: list[tuple[str, str]], model: str):
-        self.model = model
-        self.queues: dict[str, deque[str]] = defaultdict(deque)
-        for label, text in replies:
-            self.queues[label].append(text)
+        from designsim.providers.replay import Cassette, Interaction, ReplayProvider
+
+        self.inner = ReplayProvider(Cassette(model=model, interactions=[Interaction(label=l, text=x) for l, x in replies]))
+        self.supplied = Counter(label for label, _ in replies)
         self.calls: list[tuple[GenerationRequest, str]] = []
+        self.missing: list[str] = []
 
     async def generate(self, request: GenerationRequest) -> Completion:
-        queue = self.queues.get(request.label)
-        if not queue:
-            raise PermanentProviderError(f"replies/ has no (more) reply for {request.label!r}", reason="cassette-miss")
-        text = queue.popleft()
-        self.calls.append((request, text))
-        parsed = None
-        if request.response_schema is not None:
-            try:
-                parsed = request.response_schema.model_validate_json(text).model_dump(mode="json")
-            except ValueError:
-                parsed = None
-        return Completion(text=text, parsed=parsed, usage=_usage(request, text), model=self.model)
+        try:
+            completion = await self.inner.generate(request)
+        except PermanentProviderError:
+            self.missing.append(request.label)
+            raise
+        self.calls.append((request, completion.text))
+        return completion.model_copy(update={"usage": _usage(request, completion.text)})
+
+    def unused(self) -> dict[str, int]:
+        """Replies per label that no call asked for."""
+        asked = Counter(request.label for request, _ in self.calls)
+        return {label: n - asked[label] for label, n in self.supplied.items() if n > asked[label]}
 
 
 def _usage(request: GenerationRequest, text: str) -> Usage:
@@ -143,15 +152,18 @@ def _usage(request: GenerationRequest, text: str) -> Usage:
 def build_cassette(case: DemoCase) -> dict:
     """Run ``case``'s review on its ``replies/`` and return the cassette (a
     dict in :class:`~designsim.providers.replay.Cassette` shape) in the order
-    the review made its calls. Raises :class:`ConfigError` if a reply was never
-    asked for (the replies and the rulebook disagree)."""
+    the review made its calls. Raises :class:`ConfigError` if a call found no
+    reply or a reply was never asked for (the replies and the rulebook disagree)."""
     from designsim.providers.replay import prompt_digest
     from designsim.review import review_diff
 
     plan = demo_plan(case)
     provider = _SourceProvider(load_replies(case.path / "replies"), plan.rulebook.model)
     review_diff(plan, provider)
-    left = {label: len(q) for label, q in provider.queues.items() if q}
+    if provider.missing:
+        raise ConfigError(f"no reply for the call(s) {', '.join(provider.missing)}: add NN-stage-<id>.md / "
+                          "NN-judge-<id>.json files", source=str(case.path / "replies"))
+    left = provider.unused()
     if left:
         raise ConfigError(f"replies never asked for: {left}", source=str(case.path / "replies"))
     return {"version": 1, "model": plan.rulebook.model, "interactions": [

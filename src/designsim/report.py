@@ -30,6 +30,9 @@ from designsim.untrusted import defuse, escape_html  # noqa: F401  (re-exported;
 #: GitHub's limit on an issue or pull-request comment body, in characters.
 GITHUB_COMMENT_LIMIT = 65_536
 VERDICT_ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "neutral": "⚪"}
+#: The comment's headline icon per decision: a warning is never shown as a pass.
+DECISION_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "inconclusive": "⚠️"}
+FINDING_ICON = {"respected": "✅", "violated": "❌", "not applicable": "➖"}
 OUTCOME_ICON = {"passed": "✅", "failed": "❌", "inconclusive": "⚠️", "skipped": "⏭️"}
 #: Said in the comment whenever ``policy.on_inconclusive: neutral`` turned an
 #: inconclusive run (model unavailable, quota gone, grades never passed) into a
@@ -152,9 +155,60 @@ def mermaid(review: Review) -> str:
     return "\n".join(lines)
 
 
+def headline(review: Review) -> str:
+    """The comment's first line, from the decision: ``"❌ C1 violated (blocker) —
+    State management: …"``, ``"✅ every constraint respected (4 stages)"``,
+    ``"⚠️ inconclusive: …"``, ``"⚠️ warning (policy on_failed: warn): …"``."""
+    d = review.decision
+    text = d.reason
+    if d.verdict == "warn":
+        text = "warning, not blocking: " + text
+    return f"{DECISION_ICON[d.verdict]} {text}"
+
+
+def _finding_icon(finding) -> str:
+    return FINDING_ICON.get(finding.verdict, "")
+
+
+def verdict_rows(review: Review) -> list[dict[str, Any]]:
+    """The constraint × stage table: one row per constraint any trusted stage
+    ruled on, one cell per stage (``"❌ violated (blocker)"``, with the
+    agreement when the stage took samples; ``"⚠️ untrusted"``, ``"⏭️ skipped"``…)."""
+    order: list[str] = []
+    for s in review.stages:
+        for f in s.findings:
+            if f.constraint not in order:
+                order.append(f.constraint)
+    rows = []
+    for cid in order:
+        cells = []
+        for s in review.stages:
+            f = next((f for f in s.findings if f.constraint == cid), None)
+            if s.outcome != "passed" or f is None:
+                cells.append(f"{OUTCOME_ICON[s.outcome]} {s.trust}" if s.outcome != "passed" else "—")
+                continue
+            sev = f" ({f.severity})" if f.severity != "none" else ""
+            agree = f" {f.agreement}" if s.samples > 1 else ""
+            cells.append(f"{FINDING_ICON.get(f.verdict, '')} {f.verdict}{sev}{agree}")
+        rows.append({"label": cid, "cells": cells})
+    return rows
+
+
+def stage_line(review: Review) -> str:
+    """``"Stages: 3 trusted, 1 skipped · 4,620 tokens"`` (each stage counted once, by its own outcome)."""
+    from designsim.simulation import stage_counts
+
+    return f"Stages: {stage_counts(review.stages) or 'none'} · {review.usage.total_tokens:,} tokens"
+
+
 def render_markdown(review: Review, *, library: PromptLibrary | None = None, max_chars: int = GITHUB_COMMENT_LIMIT,
                     notice: str | None = None) -> str:
     """The PR comment for ``review``, at most ``max_chars`` characters.
+
+    It leads with the decision (:func:`headline`), then the constraint × stage
+    table of verdicts (:func:`verdict_rows`), then trust (the scorecard) per
+    stage, then each stage's details (its verdict rows with evidence, matrix,
+    scorecard, full output, earlier attempts).
 
     Shortens the collapsible parts level by level until it fits; as a last
     resort cuts the body and says so. ``notice`` adds a note under the summary
@@ -170,6 +224,8 @@ def render_markdown(review: Review, *, library: PromptLibrary | None = None, max
     for output_limit, show_history, reason_limit in _LEVELS:
         text = library.render(
             "comment.md.j2", review=review, marker=marker, mermaid=mermaid(review), verdict_icon=VERDICT_ICON[review.verdict],
+            decision_icon=DECISION_ICON[review.decision.verdict], headline=headline(review), stage_line=stage_line(review),
+            verdict_rows=verdict_rows(review), finding_icon=_finding_icon,
             outcome_icon=OUTCOME_ICON, matrix_table=matrix_table, output_limit=output_limit,
             show_history=show_history, reason_limit=reason_limit, notice=notice,
         )

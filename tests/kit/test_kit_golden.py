@@ -88,6 +88,7 @@ def test_a_flipped_trust_label_fails_the_suite(cli, tmp_path):
     label = golden / "state_missing_row.yml"
     data = yaml.safe_load(label.read_text())
     data.update(trust="trusted", decision="fail")
+    data.pop("failing")
     label.write_text(yaml.safe_dump(data))
     code, out, _ = cli("test", rulebook)
     assert code == 1 and "MISMATCH: state_missing_row" in out
@@ -99,16 +100,19 @@ def test_golden_sets_cover_the_known_bad_kinds():
         for label in (EXAMPLES / case / ".designsim" / "golden").glob("*.yml"):
             failing |= set(yaml.safe_load(label.read_text()).get("failing", []))
     assert {"sections", "decision_matrix", "analysis_not_restated", "no_grader_directives", "length",
-            "code_fences_closed", "constraints_addressed", "revised_algorithm_code", "anti_goal"} <= failing
+            "code_fences_closed", "constraints_addressed", "revised_algorithm_code", "anti_goal",
+            "change_verdict", "matrix_includes_change"} <= failing
 
 
 def test_appendix_c_is_labelled_with_the_grade_it_really_gets(cli):
     code, out, _ = cli("test", "--json", EXAMPLES / "batch-recovery" / ".simulation.yml")
     by_name = {r["name"]: r for r in json.loads(out)["results"]}
-    # "Constraint #N" addresses the N-th constraint (issue 8): the paper's own answer is trusted
-    assert by_name["appendix_c"]["actual"] == "pass" and by_name["appendix_c"]["failures"] == []
-    assert by_name["constraint_never_named"]["failures"] == ["constraints_addressed"]
-    assert by_name["appendix_c_with_ids"]["actual"] == "pass"
+    # the paper's own answer is sound, but it was not written as a review of a change
+    assert by_name["appendix_c"]["actual"] == "fail" and by_name["appendix_c"]["decision"] == "inconclusive"
+    assert sorted(by_name["appendix_c"]["failures"]) == ["change_verdict", "matrix_includes_change"]
+    # the same answer written as a review stage of change.diff (the paper's recover.py) passes the change
+    assert (by_name["appendix_c_with_ids"]["actual"], by_name["appendix_c_with_ids"]["decision"]) == ("pass", "pass")
+    assert "constraints_addressed" in by_name["constraint_never_named"]["failures"]
     original = (EXAMPLES / "batch-recovery" / ".designsim" / "golden" / "appendix_c.md").read_bytes()
     assert original == (EXAMPLES.parent / "tests" / "fixtures" / "appendix_c_response.md").read_bytes()
 
@@ -118,9 +122,11 @@ def test_a_flipped_label_fails_the_suite(cli, tmp_path, case, name):
     rulebook, golden = _copy(case, tmp_path)
     label = golden / f"{name}.yml"
     data = yaml.safe_load(label.read_text())
-    data["expect"] = "fail" if data["expect"] == "pass" else "pass"
+    if "trust" in data:
+        data["trust"] = "untrusted" if data["trust"] == "trusted" else "trusted"
+    else:
+        data["expect"] = "fail" if data["expect"] == "pass" else "pass"
     data.pop("failing", None)
-    data.pop("trust", None)
     data.pop("decision", None)
     label.write_text(yaml.safe_dump(data))
     code, out, _ = cli("test", rulebook)
@@ -154,17 +160,17 @@ def test_restated_analysis_uses_the_examples_diff_when_present(cli, tmp_path):
 
 
 def _judge_reply(output: str, verdict: str) -> str:
-    """A judge reply in the pinned schema (criterion ids as keys)."""
-    quote = next(line.strip() for line in output.splitlines() if len(line.strip()) > 40)[:60]
+    """A reply pinned to the criterion ids (the white paper's six plus "the verdict follows")."""
+    quote = next(line.strip() for line in output.splitlines() if len(line.strip()) > 40 and "|" not in line)[:60]
     return json.dumps({c.id: {"evidence_quote": quote, "reasoning": "as quoted", "verdict": verdict}
-                       for c in default_criteria("pathways")})
+                       for c in default_criteria("pathways", change_verdict=True)})
 
 
 @pytest.mark.parametrize("verdict, expected_code", [("PASS", 0), ("FAIL", 1)])
 def test_the_judge_runs_from_a_cassette(cli, tmp_path, verdict, expected_code):
     rulebook, golden = _copy("batch-recovery", tmp_path)
-    # the two outputs that pass the checks reach the judge, in file order
-    judged = ["appendix_c", "appendix_c_with_ids"]
+    # only the output that passes the checks reaches the judge (appendix_c has no verdict on change.diff)
+    judged = ["appendix_c_with_ids"]
     cassette = tmp_path / "judge.json"
     cassette.write_text(json.dumps({"version": 1, "interactions": [
         {"label": "judge:recovery", "text": _judge_reply((golden / f"{name}.md").read_text(), verdict)} for name in judged]}))

@@ -19,7 +19,6 @@ from designsim.kit.lint import lint_file
 from designsim.prompts import PromptLibrary
 from designsim.review import build_plan
 from designsim.rulebook import load_rulebook
-from designsim.scorecard import default_criteria
 from designsim.simulation import run_review_sync
 from designsim.testing import FakeProvider
 

@@ -83,7 +83,6 @@ def _execute(plan, provider, *, out, json_out, head_sha=None, notice=None, conso
 
     from rich.console import Console
 
-    from designsim.fileio import atomic_write_text
     from designsim.report import render_json, render_markdown
     from designsim.review import review_diff
     from designsim.terminal import ReviewProgress

@@ -174,7 +174,14 @@ def test_rulebook(rulebook, golden_dir, cassette, use_judge, model, as_json, pro
             raise ConfigError("--judge needs GEMINI_API_KEY or --cassette FILE")
     results = run_golden(rb, cases, rulebook_dir=base, library=library, provider=provider)
     mismatches = [r for r in results if not r.matched]
-    judge = "off (no GEMINI_API_KEY or --cassette)" if provider is None else provider.name
+    if provider is not None:
+        judge = provider.name
+    elif use_judge is False:
+        judge = "off (--no-judge: deterministic checks only)"
+    elif not rb.scorecard.judge:
+        judge = "off (scorecard.judge is false in the rulebook)"
+    else:
+        judge = "off (no GEMINI_API_KEY or --cassette)"
     if as_json:
         click.echo(json.dumps({"rulebook": str(rulebook), "judge": judge, "results": [r.as_dict() for r in results],
                                "mismatches": len(mismatches)}, indent=2, ensure_ascii=False))

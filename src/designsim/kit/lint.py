@@ -4,14 +4,16 @@ Three kinds of finding, in this order:
 
 1. **Errors** (exit 2) — the rulebook schema (every problem, ``file:line:column``,
    from :func:`designsim.rulebook.parse_rulebook`); an unknown ``goal``; a
-   persona/protocol/constraint component that does not exist; a template that
+   persona/protocol/constraint component that does not exist; a constraint
+   without an id (the verdict on the change names constraints by id); a template that
    does not parse or render (located in the template file); a stage whose
    estimated prompt does not fit the model's context window.
 2. **Advice** (exit 0) — drawn from the white paper's Simulation Litmus Test
    (seed 001, Appendix D) and Starter Kit (Appendix E): no constraints, no
    anti-goals, no success criteria, a directive that asks for a fix instead of
    a simulation, a stage that asks several questions (split it) or builds on
-   another stage's output without ``depends_on`` (chain it), too few pathways…
+   another stage's output without ``depends_on`` (chain it), too few pathways,
+   a ``gate.fail_on`` that no blocking constraint can reach…
 3. **Stage sizes** — each stage's estimated prompt in tokens against the
    context window of its model (:data:`CONTEXT_WINDOWS`).
 
@@ -35,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 
 from designsim.errors import ConfigError
 from designsim.tokens import CHARS_PER_TOKEN, estimate_tokens
@@ -557,6 +560,59 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
     return out
 
 
+# --------------------------------------------------------------------------- the gate (issue 8)
+
+
+def constraint_id_errors(text: str, source: str) -> list[Finding]:
+    """A constraint without an id (a bare string, or a mapping with no ``id``):
+    the "Verdict on this change" table names every constraint by id, so one
+    without an id can never be ruled on. Read from the raw YAML so the message
+    says what to write; ``[]`` when the YAML does not parse."""
+    from designsim.rulebook import check_yaml_limits
+
+    try:
+        check_yaml_limits(text, source)  # a hostile file is reported by the parse, not re-read here
+        data = yaml.safe_load(text)
+    except (yaml.YAMLError, RulebookError):
+        return []
+    items = data.get("constraints") if isinstance(data, dict) else None
+    if not isinstance(items, list):
+        return []
+    where = _Where(text, source)
+    out = []
+    for index, item in enumerate(items):
+        if isinstance(item, dict) and item.get("id") not in (None, ""):
+            continue
+        shown = item if isinstance(item, str) else (item or {}).get("text", "") if isinstance(item, dict) else ""
+        out.append(where.finding(
+            "constraint-without-id",
+            f"constraint {index + 1} has no id: write it as `- id: C{index + 1}` with `text: {str(shown)[:60]}`; every stage's "
+            "\"Verdict on this change\" names constraints by id, so one without an id can never be ruled on",
+            ("constraints", index), key=False))
+    return out
+
+
+def gate_advice(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
+    """A ``gate.fail_on`` that no blocking constraint can reach: with no
+    constraint (rulebook or goal) left ``blocking``, no verdict can fail the
+    pull request, so the required check only says whether the simulation was
+    trusted."""
+    goal_constraints: list[str] = []
+    if rb.goal:
+        try:
+            goal_constraints = library.goal_parts(rb.goal)["constraints"]
+        except ConfigError:
+            pass
+    blocking = [c.id for c in rb.constraints if c.blocking] + [n for n in goal_constraints if n not in {c.id for c in rb.constraints}]
+    if blocking:
+        return []
+    has_gate = ("gate", "fail_on") in where.positions.keys
+    what = "every constraint is advisory (blocking: false)" if rb.constraints else "there are no constraints"
+    return [where.finding("gate-unreachable", f"gate.fail_on is {rb.gate.fail_on!r} but {what}: no verdict can fail the pull request, "
+                          "so the required check can only pass or be inconclusive; make at least one constraint blocking",
+                          ("gate", "fail_on") if has_gate else ("constraints",), key=not has_gate)]
+
+
 # --------------------------------------------------------------------------- entry points
 
 
@@ -585,7 +641,10 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     try:
         rb = parse_rulebook(text, source)
     except RulebookError as exc:
-        report.errors = [Finding("schema", i.message, i.file, i.line, i.column, i.field) for i in exc.issues]
+        no_id = constraint_id_errors(text, source)
+        covered = {f.field for f in no_id}
+        report.errors = no_id + [Finding("schema", i.message, i.file, i.line, i.column, i.field) for i in exc.issues
+                                 if not any(i.field == c or i.field.startswith(c + ".") for c in covered)]
         return report
     where = _Where(text, source)
     report.errors.extend(template_syntax_errors(library))
@@ -593,6 +652,8 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     if root is not None:
         report.errors.extend(evidence_file_errors(rb, where, root))
     report.advice.extend(advise(rb, library, where))
+    if rb.constraints or rb.goal:  # no constraints at all already has its own advice
+        report.advice.extend(gate_advice(rb, library, where))
     if not report.errors:
         sizes, errors, advice = stage_sizes(rb, library, where, window_override=context_window_override)
         report.stages, report.errors, report.advice = sizes, report.errors + errors, report.advice + advice
