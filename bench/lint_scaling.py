@@ -1,7 +1,8 @@
 """``designsim lint`` scaling benchmark (prints figures; not a test).
 
-Lints generated rulebooks of growing size in three shapes (many chained stages
-whose focus names other stages, many constraints, one huge scenario) and prints
+Lints generated rulebooks of growing size in four shapes (many chained stages
+whose focus names other stages, many constraints, one huge scenario, many
+stages under a scenario growing with them, up to 5.7 MB) and prints
 seconds and microseconds per input character at each size. Linear means the
 per-character figure stays flat as the size doubles (target: the ratio of the
 largest to the smallest size's per-character time <= 2).
@@ -40,11 +41,16 @@ def big_scenario(n: int) -> str:
             + "directive: Simulate the change.\nstages:\n  - id: a\n    title: A\n    focus: f\n")
 
 
+def stages_under_a_big_scenario(n: int) -> str:
+    return ("version: 1\nname: b\nscenario: |\n" + "".join(f"  scenario line {i} of the situation\n" for i in range(n * 20))
+            + "directive: Simulate the change.\nstages:\n" + "".join(f"  - id: s{i}\n    title: Stage {i}\n    focus: f {i}\n" for i in range(n)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--max-stages", type=int, default=8000)
     args = parser.parse_args()
-    for shape in (many_stages, many_constraints, big_scenario):
+    for shape in (many_stages, many_constraints, big_scenario, stages_under_a_big_scenario):
         rates = []
         n = max(500, args.max_stages // 8)
         while n <= args.max_stages:

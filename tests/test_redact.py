@@ -56,3 +56,13 @@ def test_no_secret_means_no_wrapping():
     before = sys.stdout
     with redacting_streams([]):
         assert sys.stdout is before
+
+
+def test_add_mask_workflow_command_passes_so_the_runner_masks_the_real_value(capsys):
+    from designsim.redact import redacting_streams
+
+    with redacting_streams(["AIzaSy-mask-me-please"]):
+        print("::add-mask::AIzaSy-mask-me-please")
+        print("::add-mask::AIzaSy-mask-me-please and more AIzaSy-mask-me-please")
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["::add-mask::AIzaSy-mask-me-please", "::add-mask::*** and more ***"]

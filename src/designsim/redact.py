@@ -74,14 +74,24 @@ def redact(text: str, env: Mapping[str, str] | None = None) -> str:
 class RedactingStream:
     """A text stream that redacts each ``write`` before passing it on; every
     other attribute is the wrapped stream's. A secret split across two writes is
-    not caught, so writers should write whole messages (``click.echo`` does)."""
+    not caught, so writers should write whole messages (``click.echo`` does).
+    The one exception is a write of exactly ``::add-mask::SECRET``."""
 
     def __init__(self, inner: Any, redactor: Redactor):
         self._inner, self._redact = inner, redactor
 
     def write(self, text: str) -> int:
-        self._inner.write(self._redact(text) if isinstance(text, str) else text)
+        if isinstance(text, str) and not self._announces_mask(text):
+            self._inner.write(self._redact(text))
+        else:
+            self._inner.write(text)
         return len(text)
+
+    def _announces_mask(self, text: str) -> bool:
+        """``::add-mask::SECRET`` (GitHub's workflow command that tells the runner to
+        mask a value in the job log) passes unchanged, or the runner would mask ``***``."""
+        value = text.rstrip("\r\n")
+        return value.startswith("::add-mask::") and value[len("::add-mask::"):] in self._redact.values
 
     def writelines(self, lines: Iterable[str]) -> None:
         for line in lines:

@@ -90,7 +90,7 @@ def _shorten(text: str, limit: int | None) -> str:
 
 def _inline(text: Any, limit: int | None = None) -> str:
     flat = re.sub(r"\s+", " ", str(text or "")).strip()
-    return defuse(_shorten(flat, limit))
+    return defuse(_shorten(flat, limit), allow_br=True)  # a <br> inside a line (table cells) stays; all other HTML is escaped
 
 
 def _cell(text: Any, limit: int | None = 120) -> str:
@@ -261,7 +261,7 @@ def render_markdown(review: Review, *, library: PromptLibrary | None = None, max
     (e.g. "this pull request changes the rulebook; the new one applies after merge").
     """
     library = library or PromptLibrary()
-    if review.verdict == "neutral":  # only the policy makes a neutral verdict; say what it hid
+    if review.verdict == "neutral" and review.decision.verdict == "inconclusive":  # policy.on_inconclusive: neutral hid it
         notice = "\n> ".join(filter(None, [notice, NEUTRAL_POLICY_NOTICE]))
     env = library.env
     env.filters.update(cell=_cell, inline=_inline, untrusted=_untrusted)

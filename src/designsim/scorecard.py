@@ -42,7 +42,7 @@ from designsim.errors import ProviderError
 from designsim.matrix import extract_matrices
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import AntiGoal, Constraint, Criterion
-from designsim.untrusted import find_grader_directive, normalize
+from designsim.untrusted import find_grader_directive, normalise
 
 Verdict = Literal["PASS", "FAIL", "GRADER_ERROR"]
 
@@ -188,7 +188,7 @@ def headings(markdown: str) -> list[Heading]:
 
 
 def _norm(text: str) -> str:
-    text = normalize(text)  # NFKC, invisible characters stripped (designsim.untrusted)
+    text = normalise(text)  # NFKC, invisible characters stripped (designsim.untrusted)
     text = re.sub(r"[*_`~]", "", text)
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -278,7 +278,7 @@ def run_checks(
     carry the change as written. Lengths are in characters. Never raises on any text.
     """
     checks: list[CheckResult] = []
-    text = normalize(output or "")  # the one normalisation before every check (designsim.untrusted)
+    text = normalise(output or "")  # the one normalisation before every check (designsim.untrusted)
     size = len(text.strip())
     checks.append(CheckResult(name="length", passed=min_chars <= size <= max_chars,
                               detail=f"{size} characters (allowed {min_chars}–{max_chars})"))

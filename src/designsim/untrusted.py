@@ -1,7 +1,7 @@
 """Handling text that designsim does not trust: pull-request content, comments,
 model output, downloaded artifacts.
 
-Four defences, all built on one normalisation (:func:`normalize`):
+Four defences, all built on one normalisation (:func:`normalise`):
 
 * **Fences** (:func:`fence_safe`): untrusted text is placed inside XML-like
   tags (``<untrusted_pull_request_data>``, ``<earlier_simulation_output>``,
@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 
 # --------------------------------------------------------------------------- normalisation
 
-#: Characters removed by :func:`normalize`: zero-width (U+200B–U+200D, U+2060–U+2064,
+#: Characters removed by :func:`normalise`: zero-width (U+200B–U+200D, U+2060–U+2064,
 #: U+FEFF, U+180E), bidi controls (U+200E/F, U+061C, U+202A–U+202E, U+2066–U+2069),
 #: the soft hyphen U+00AD and the combining grapheme joiner U+034F. None of them
 #: is visible, so a model may read across them while a plain regex does not.
@@ -74,7 +74,7 @@ CONFUSABLES = {
 _CONFUSABLE_TABLE = str.maketrans(CONFUSABLES)
 
 
-def normalize(text: str) -> str:
+def normalise(text: str) -> str:
     """The one normalisation applied to untrusted text before any check and any
     fence: Unicode NFKC (fullwidth ``＜`` becomes ``<``, ligatures split, …),
     then every :data:`INVISIBLE` character removed. Idempotent."""
@@ -83,7 +83,7 @@ def normalize(text: str) -> str:
 
 def skeleton(text: str) -> str:
     """``text`` with :data:`CONFUSABLES` mapped to their Latin skeleton, one
-    character for one (apply to :func:`normalize`\\d text)."""
+    character for one (apply to :func:`normalise`\\d text)."""
     return text.translate(_CONFUSABLE_TABLE)
 
 
@@ -98,7 +98,7 @@ FENCE_TAGS = ("untrusted", "earlier_simulation_output", "output_under_review", "
 
 
 def fence_safe(text: str, tag: str | tuple[str, ...]) -> str:
-    """Normalise untrusted ``text`` (:func:`normalize`) and neutralise every
+    """Normalise untrusted ``text`` (:func:`normalise`) and neutralise every
     closing tag starting with ``tag`` so it cannot end the fence it is placed
     in: ``</tag``, ``< /tag``, ``</ tag`` in any case, fullwidth, with
     invisible characters inside, with look-alike letters, or written as an
@@ -106,9 +106,9 @@ def fence_safe(text: str, tag: str | tuple[str, ...]) -> str:
     The one defence for every fence: evidence, earlier outputs, the output
     under review, notes to a re-run. ``tag`` may be a tuple of tags (e.g.
     :data:`FENCE_TAGS`). Returns the normalised, defused text."""
-    norm = normalize(text)
+    norm = normalise(text)
     tags = (tag,) if isinstance(tag, str) else tuple(tag)
-    names = "|".join(re.escape(skeleton(normalize(t))) for t in tags)
+    names = "|".join(re.escape(skeleton(normalise(t))) for t in tags)
     pattern = re.compile(rf"{_LT}\s*(?P<slash>/)\s*(?:{names})", re.IGNORECASE)
     out, last = [], 0
     for m in pattern.finditer(skeleton(norm)):
@@ -152,7 +152,7 @@ def find_grader_directive(text: str) -> str | None:
     confusable-folded text, so zero-width, fullwidth, Cyrillic look-alike and
     curly- or single-quoted variants are caught; the passage returned is the
     folded text (readable ASCII). Never raises."""
-    m = _GRADER_DIRECTIVES.search(skeleton(normalize(text)))
+    m = _GRADER_DIRECTIVES.search(skeleton(normalise(text)))
     return m.group(0) if m else None
 
 
@@ -272,4 +272,4 @@ def escape_html(text: str) -> str:
 
 
 __all__ = ["CONFUSABLES", "FENCE_TAGS", "INVISIBLE", "LINK_HOSTS", "defuse", "escape_html", "fence_safe", "find_grader_directive",
-           "normalize", "skeleton"]
+           "normalise", "skeleton"]

@@ -19,7 +19,7 @@ from designsim.untrusted import defuse
 from reviewkit import flaw_output
 
 
-def review_with(output: str, *, verdict: str = "pass", n_stages: int = 2) -> Review:
+def review_with(output: str, *, verdict: str = "pass", n_stages: int = 2, decision: str | None = None) -> Review:
     stages = []
     for i in range(n_stages):
         card = Scorecard(format="flaw", passed=True, checks=[CheckResult(name="sections", passed=True, detail="ok")])
@@ -27,7 +27,8 @@ def review_with(output: str, *, verdict: str = "pass", n_stages: int = 2) -> Rev
                                   reason="passed on attempt 1 of 1", final_output=output,
                                   attempts=[Attempt(number=1, prompt="p", output=output, scorecard=card)],
                                   recommendation=output.splitlines()[-1][:200], usage=Usage(input_tokens=1, output_tokens=1)))
-    return Review(rulebook="sec", model="m", judge_model="m", verdict=verdict, exit_code=0, summary="ok", stages=stages,
+    extra = {"decision": {"verdict": decision, "reason": "ok"}} if decision else {}
+    return Review(**extra, rulebook="sec", model="m", judge_model="m", verdict=verdict, exit_code=0, summary="ok", stages=stages,
                   waves=[[s.id for s in stages]], usage=Usage(input_tokens=2, output_tokens=2), evidence=EvidenceSummary(tokens=1),
                   inputs_hash="b" * 64, started_at="2026-12-01T00:00:00+00:00", duration_s=1.0)
 
@@ -102,6 +103,31 @@ def test_code_is_left_as_written():
 
 
 def test_a_neutral_policy_that_hid_an_inconclusive_run_is_said_in_the_comment():
-    body = render_markdown(review_with(flaw_output("x"), verdict="neutral"))
+    body = render_markdown(review_with(flaw_output("x"), verdict="neutral", decision="inconclusive"))
     assert NEUTRAL_POLICY_NOTICE in body and "on_inconclusive: neutral" in body
     assert NEUTRAL_POLICY_NOTICE not in render_markdown(review_with(flaw_output("x")))
+    # a "warn" decision also shows as neutral, but nothing was hidden: no notice
+    assert NEUTRAL_POLICY_NOTICE not in render_markdown(review_with(flaw_output("x"), verdict="neutral", decision="warn"))
+
+
+def test_model_down_under_a_neutral_policy_says_so_in_the_comment(tmp_path, gemini_key, capsys):
+    """The real client against a fake server that refuses every call."""
+    from pathlib import Path
+
+    from designsim.cli import main
+    from designsim.testing import FakeGeminiServer, error_reply
+
+    rb = tmp_path / ".simulation.yml"
+    rb.write_text("version: 1\nname: neutral\nscenario: s\ndirective: Simulate the change.\npolicy:\n  on_inconclusive: neutral\n"
+                  "stages:\n  - id: a\n    title: A\n    focus: f\n    format: flaw\n")
+    diff = Path(__file__).resolve().parent.parent / "fixtures" / "security" / "small.diff"
+    with FakeGeminiServer(lambda req: error_reply(403, "PERMISSION_DENIED", "API key not valid")):
+        code = main(["review", "--rulebook", str(rb), "--diff", str(diff), "--out", str(tmp_path / "c.md"), "--repo", str(tmp_path)])
+    body = (tmp_path / "c.md").read_text()
+    assert code == 0 and NEUTRAL_POLICY_NOTICE in body
+
+
+def test_a_br_inside_a_table_cell_stays_a_line_break():
+    from designsim.report import _cell
+
+    assert _cell("first<br>second <script>") == "first<br>second &lt;script>"

@@ -14,7 +14,7 @@ from designsim.review import build_plan, review_diff
 from designsim.rulebook import parse_rulebook
 from designsim.scorecard import run_checks
 from designsim.testing import FakeGeminiServer, json_reply, text_reply
-from designsim.untrusted import FENCE_TAGS, fence_safe, find_grader_directive, normalize, skeleton
+from designsim.untrusted import FENCE_TAGS, fence_safe, find_grader_directive, normalise, skeleton
 
 from reviewkit import criterion_ids, flaw_output, judge_json, output_under_review
 
@@ -53,7 +53,7 @@ def _real_closings(prompt: str, tag: str) -> int:
     """Closing tags of ``tag`` that survive in ``prompt`` however they are spelt."""
     import re
 
-    return len(re.findall(rf"(?:<|&lt;)\s*/\s*{tag}", skeleton(normalize(prompt)), re.IGNORECASE))
+    return len(re.findall(rf"(?:<|&lt;)\s*/\s*{tag}", skeleton(normalise(prompt)), re.IGNORECASE))
 
 
 @pytest.mark.parametrize("variant", sorted(CLOSING_VARIANTS))
@@ -86,8 +86,8 @@ def test_fence_safe_neutralises_every_variant_of_every_fence(tag, variant):
 
 
 def test_normalisation_is_nfkc_then_invisible_characters_stripped():
-    assert normalize("ﬁx\u200b \uff21\u00ad\u2066B") == "fix AB"
-    assert normalize(normalize("\uff1c\u200b/x")) == normalize("\uff1c\u200b/x") == "</x"
+    assert normalise("ﬁx\u200b \uff21\u00ad\u2066B") == "fix AB"
+    assert normalise(normalise("\uff1c\u200b/x")) == normalise("\uff1c\u200b/x") == "</x"
 
 
 GRADER_DIRECTIVES = {

@@ -110,3 +110,29 @@ def test_lint_warns_on_check_run_status_when_fork_pull_requests_run_the_workflow
     workflow.write_text(WORKFLOW.replace("  pull_request:\n", "  workflow_dispatch:\n"))
     main(["lint", str(tmp_path / ".simulation.yml")])
     assert "fork-check-run" not in capsys.readouterr().out
+
+
+def test_hostile_golden_label_and_answers_file_are_config_errors(tmp_path):
+    from designsim.kit.golden import _parse_label
+    from designsim.kit.init import load_answers
+
+    deep = "x: " + "[" * 5000 + "]" * 5000 + "\n"
+    with pytest.raises(RulebookError, match="levels deep"):
+        _parse_label(deep, tmp_path / "label.yml")
+    (tmp_path / "answers.yml").write_text(deep)
+    with pytest.raises(RulebookError, match="levels deep"):
+        load_answers(tmp_path / "answers.yml")
+
+
+def test_lint_sizes_with_the_prefix_rendered_once_equal_the_full_render(monkeypatch):
+    """Many stages under a large scenario: the shared prefix is rendered once
+    (stages x prefix was quadratic), and every size stays exactly the same."""
+    import designsim.kit.lint as lint
+
+    text = (BASE.replace("scenario: s\n", "scenario: |\n" + "".join(f"  scenario line {i}\n" for i in range(500)))
+            .replace("stages:\n", "constraints:\n  - id: C1\n    text: keep it\nstages:\n")
+            + "".join(f"  - id: s{i}\n    title: Stage {i}\n    focus: f {i}\n" for i in range(30)))
+    full = [(s.prompt_tokens, s.judge_prompt_tokens) for s in lint_text(text, "r.yml").stages]
+    monkeypatch.setattr(lint, "_RENDER_BUDGET_CHARS", 0)
+    light = [(s.prompt_tokens, s.judge_prompt_tokens) for s in lint_text(text, "r.yml").stages]
+    assert len(full) == 31 and light == full

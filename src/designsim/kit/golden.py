@@ -143,6 +143,9 @@ def _split_front_matter(text: str) -> tuple[str | None, str]:
 
 
 def _parse_label(raw: str, where: Path) -> GoldenLabel:
+    from designsim.rulebook import check_yaml_limits
+
+    check_yaml_limits(raw, str(where))  # repository content: depth, size and alias limits, exit 2 with file:line
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:

@@ -164,9 +164,13 @@ class Answers(_Sheet):
 def load_answers(path: str | Path) -> Answers:
     """Read an answers YAML file. Raises :class:`ConfigError` naming the file
     and each bad field (exit 2)."""
+    from designsim.rulebook import check_yaml_limits
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        check_yaml_limits(text, str(path))  # depth, size and alias limits: exit 2 with file:line
+        data = yaml.safe_load(text)
     except OSError as exc:
         raise ConfigError(f"cannot read answers: {exc.strerror or exc}", source=str(path)) from exc
     except yaml.YAMLError as exc:

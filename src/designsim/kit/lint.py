@@ -29,6 +29,7 @@ is estimated the same way and checked against the judge model's window.
 
 from __future__ import annotations
 
+import math
 import re
 import types
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ import jinja2
 import yaml
 
 from designsim.errors import ConfigError
-from designsim.tokens import estimate_tokens
+from designsim.tokens import CHARS_PER_TOKEN, estimate_tokens
 from designsim.prompts import PromptLibrary
 from designsim.rulebook import ComponentRef, Rulebook, RulebookError, YamlPositions, parse_rulebook
 
@@ -318,6 +319,7 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
         if not windows[model][1]:
             advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's model catalogue (`designsim models`); "
                                         f"assuming {DEFAULT_CONTEXT_WINDOW:,} input tokens", ("model",), key=False))
+    render_plan, pad = _light_plan(plan, rb)
     evidence_budget = rb.evidence.max_tokens
     ids = {s.id: i for i, s in enumerate(rb.stages)}
     sizes: list[StageSize] = []
@@ -326,21 +328,23 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
         path = ("synthesis",) if stage.is_synthesis else ("stages", ids[stage.id])
         preds = [types.SimpleNamespace(id=d, title=d, final_output="") for d in stage.depends_on]
         try:
-            prompt = render_stage_prompt(plan, stage, preds)
+            prompt = render_stage_prompt(render_plan, stage, preds)
             criteria = rb.scorecard.criteria or default_criteria(stage.format)
-            judge_prompt = render_judge_prompt(plan, stage, "", criteria)
+            judge_prompt = render_judge_prompt(render_plan, stage, "", criteria)
         except _TemplateProblem as exc:
             if (exc.file, exc.line) not in reported:
                 reported.add((exc.file, exc.line))
                 errors.append(Finding("template", exc.message, exc.file, exc.line, 1))
             continue
         earlier = len(preds) * rb.max_output_tokens
-        total = estimate_tokens(prompt) + evidence_budget + earlier
-        judge_total = estimate_tokens(judge_prompt) + evidence_budget + rb.max_output_tokens
+        template_tokens = estimate_tokens(prompt) if not pad else math.ceil((len(prompt) + pad) / CHARS_PER_TOKEN)
+        judge_template_tokens = estimate_tokens(judge_prompt) if not pad else math.ceil((len(judge_prompt) + pad) / CHARS_PER_TOKEN)
+        total = template_tokens + evidence_budget + earlier
+        judge_total = judge_template_tokens + evidence_budget + rb.max_output_tokens
         window = windows[rb.model][0]
         judge_window = windows[plan.judge_model][0]
         sizes.append(StageSize(stage.id, total, window, evidence_budget, earlier, judge_total, judge_window))
-        parts = (f"prompt template {estimate_tokens(prompt):,} + evidence budget {evidence_budget:,}"
+        parts = (f"prompt template {template_tokens:,} + evidence budget {evidence_budget:,}"
                  + (f" + {len(preds)} earlier output(s) × max_output_tokens {rb.max_output_tokens:,}" if preds else ""))
         checks = (("prompt", total, window, rb.model), ("judge prompt", judge_total, judge_window, plan.judge_model))
         over = [c for c in checks if c[1] > c[2]]
@@ -360,6 +364,36 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
                 f"{win:,}-token window; long prompts cost more and dilute attention — consider a smaller evidence.max_tokens",
                 _largest_part(rb, path, evidence_budget)))
     return sizes, errors, advice
+
+
+#: Characters of prompt text lint renders in full (stages × shared prefix); above
+#: it the prefix is rendered once and added to each stage's size.
+_RENDER_BUDGET_CHARS = 50_000_000
+
+
+def _light_plan(plan, rb: Rulebook):
+    """``(plan to render stages with, characters to add to each prompt)``.
+
+    Every prompt repeats the shared prefix (scenario, directive, constraints,
+    anti-goals, success criteria), so rendering each stage in full costs
+    stages × prefix: quadratic in the rulebook's size. Over
+    :data:`_RENDER_BUDGET_CHARS`, stages are rendered against a copy of the
+    rulebook with those fields empty and the prefix's length is added once —
+    exact for templates that use them only in ``_shared_prefix.md.j2``, as the
+    bundled ones do."""
+    import dataclasses
+
+    from designsim.simulation import shared_prefix
+
+    try:
+        full = len(shared_prefix(plan))
+    except _TemplateProblem:
+        return plan, 0  # the per-stage render reports it, with its location
+    if full * max(1, len(plan.stages)) <= _RENDER_BUDGET_CHARS:
+        return plan, 0
+    light = dataclasses.replace(plan, rulebook=rb.model_copy(update={
+        "scenario": "", "directive": "", "constraints": [], "anti_goals": [], "success_criteria": []}))
+    return light, full - len(shared_prefix(light))
 
 
 def _largest_part(rb: Rulebook, stage_path: tuple, evidence_budget: int) -> tuple:
