@@ -121,7 +121,17 @@ def cli() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry. Turns :class:`DesignsimError` into its exit code with
-    one readable line on stderr (no traceback)."""
+    one readable line on stderr (no traceback); any other exception prints its
+    traceback and exits 3. stdout and stderr are redacted throughout
+    (:func:`designsim.redact.redacting_streams`): no GEMINI_API_KEY,
+    GOOGLE_API_KEY or GITHUB_TOKEN value is ever printed."""
+    from designsim.redact import redacting_streams
+
+    with redacting_streams():  # no secret reaches stdout or stderr, whatever the command prints
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     try:
         result = cli.main(args=argv, prog_name="designsim", standalone_mode=False)
     except DesignsimError as exc:
@@ -135,6 +145,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2 if isinstance(exc, click.UsageError) else exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
+    except Exception:  # not designsim's own: print the traceback while stderr still redacts, exit 3
+        import traceback
+
+        traceback.print_exc()
+        click.echo("designsim: internal error (the traceback above); please report it", err=True)
+        return 3
     return int(result or 0)
 
 

@@ -25,6 +25,7 @@ from designsim.matrix import DecisionMatrix
 from designsim.prompts import PromptLibrary
 from designsim.scorecard import headings, open_fence
 from designsim.simulation import Review
+from designsim.untrusted import defuse, escape_html  # noqa: F401  (re-exported; defined in designsim.untrusted)
 
 #: GitHub's limit on an issue or pull-request comment body, in characters.
 GITHUB_COMMENT_LIMIT = 65_536
@@ -33,6 +34,12 @@ VERDICT_ICON = {"pass": "✅", "fail": "❌", "inconclusive": "⚠️", "neutral
 DECISION_ICON = {"pass": "✅", "fail": "❌", "warn": "⚠️", "inconclusive": "⚠️"}
 FINDING_ICON = {"respected": "✅", "violated": "❌", "not applicable": "➖"}
 OUTCOME_ICON = {"passed": "✅", "failed": "❌", "inconclusive": "⚠️", "skipped": "⏭️"}
+#: Said in the comment whenever ``policy.on_inconclusive: neutral`` turned an
+#: inconclusive run (model unavailable, quota gone, grades never passed) into a
+#: verdict that a commit status reports as ``success``.
+NEUTRAL_POLICY_NOTICE = ("**This run was inconclusive** (the model was unavailable or no attempt passed its grading), and the "
+                         "rulebook's `policy.on_inconclusive: neutral` turned it into a neutral result, which a commit status "
+                         "reports as success. Nothing was verified; re-run, or set `on_inconclusive: error`.")
 _MARKER_RE = re.compile(r"<!-- designsim:rulebook=(?P<rulebook>[^\s>]+) -->")
 _INPUTS_RE = re.compile(r"<!-- designsim:inputs=(?P<inputs>[0-9a-f]{64}) verdict=(?P<verdict>\w+) -->")
 #: Output-shortening levels tried in order: (characters of each full output, attempt history, reason length)
@@ -62,22 +69,6 @@ def parse_markers(body: str) -> dict[str, str] | None:
     if i:
         out.update(inputs=i.group("inputs"), verdict=i.group("verdict"))
     return out
-
-
-def defuse(text: str) -> str:
-    """Make untrusted Markdown safe to embed in a comment: no @mentions that
-    notify, no HTML comments (marker forgery), no details/summary tags that
-    break the layout, no images (tracking pixels, fake badges)."""
-    text = re.sub(r"(?<![\w`])@(?=[A-Za-z0-9])", "@\u200b", text)
-    text = text.replace("<!--", "&lt;!--")
-    text = re.sub(r"<(/?)(details|summary|img|picture|source)\b", r"&lt;\1\2", text, flags=re.IGNORECASE)
-    return text.replace("![", "!\\[")
-
-
-def escape_html(text: str) -> str:
-    """Escape every HTML tag in untrusted inline Markdown except ``<br>`` (table
-    cells use it for line breaks), so model text can never become live markup."""
-    return re.sub(r"<(?!br\s*/?>)", "&lt;", text, flags=re.IGNORECASE)
 
 
 def _demote_headings(text: str, by: int = 2) -> str:
@@ -224,6 +215,8 @@ def render_markdown(review: Review, *, library: PromptLibrary | None = None, max
     (e.g. "this pull request changes the rulebook; the new one applies after merge").
     """
     library = library or PromptLibrary()
+    if review.verdict == "neutral":  # only the policy makes a neutral verdict; say what it hid
+        notice = "\n> ".join(filter(None, [notice, NEUTRAL_POLICY_NOTICE]))
     env = library.env
     env.filters.update(cell=_cell, inline=_inline, untrusted=_untrusted)
     marker = rulebook_marker(review.rulebook) + "\n" + inputs_marker(review.inputs_hash, review.verdict)

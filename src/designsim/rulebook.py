@@ -368,8 +368,9 @@ class YamlPositions:
     def from_text(cls, text: str) -> "YamlPositions":
         """Positions for ``text``; empty (everything at 1:1) if it is not valid YAML."""
         try:
-            return cls(yaml.compose(text, Loader=yaml.SafeLoader))
-        except yaml.YAMLError:
+            check_yaml_limits(text, "")
+            return cls(yaml.compose(text, Loader=_YAML_LOADER))
+        except (yaml.YAMLError, RulebookError):
             return cls(None)
 
     def __init__(self, root: yaml.Node | None):
@@ -482,6 +483,80 @@ def _explain(error: dict) -> str:
     return msg
 
 
+#: Limits on a YAML document designsim reads (rulebook, goal map), checked
+#: before anything is built from it, so hostile YAML fails closed with
+#: ``file:line`` (exit 2) instead of ``RecursionError`` or ``ValueError``
+#: (8 MiB of characters still holds a scenario over a 1M-token context window, which lint reports):
+#: characters of the document; nesting depth of mappings and sequences (PyYAML
+#: composes recursively: 100k levels overflow the stack); nodes after expanding
+#: aliases ("billion laughs"); characters of a plain number (Python refuses to
+#: convert an int of more than 4,300 digits, ``sys.get_int_max_str_digits``).
+YAML_MAX_CHARS = 8 * 1024 * 1024
+YAML_MAX_DEPTH = 64
+YAML_MAX_NODES = 1_000_000
+YAML_MAX_NUMBER_CHARS = 100
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when installed: same events, C speed
+_NUMBER = re.compile(r"^[-+]?(0[xob])?[0-9a-fA-F_.:]+([eE][-+]?[0-9]+)?$")
+
+
+def check_yaml_limits(text: str, source: str) -> None:
+    """Raise :class:`RulebookError` (located ``source:line:column``) when YAML
+    ``text`` exceeds :data:`YAML_MAX_CHARS`, :data:`YAML_MAX_DEPTH`,
+    :data:`YAML_MAX_NODES` (aliases expanded) or has a plain number longer than
+    :data:`YAML_MAX_NUMBER_CHARS`. One streaming pass over the parser's events
+    (no recursion, linear time); syntax errors are left to the caller's parse."""
+    def fail(mark, message: str) -> None:
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
+        raise RulebookError([RulebookIssue(source, line, column, "", message)])
+
+    if len(text) > YAML_MAX_CHARS:
+        fail(None, f"the file is {len(text):,} characters; designsim reads at most {YAML_MAX_CHARS:,} (a rulebook is configuration, not data)")
+    try:
+        _scan_limits(text, _YAML_LOADER, fail)
+    except yaml.YAMLError:
+        if _YAML_LOADER is yaml.SafeLoader:
+            return  # the parse that follows reports it with its position
+        try:  # libyaml stops at its own limits: scan again with the pure parser (iterative, no recursion)
+            _scan_limits(text, yaml.SafeLoader, fail)
+        except yaml.YAMLError:
+            return
+
+
+def _scan_limits(text: str, loader: type, fail) -> None:
+    depth, nodes = 0, 0
+    sizes: dict[str, int] = {}
+    open_anchors: list[tuple[str | None, int]] = []
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            nodes += 1
+            if depth > YAML_MAX_DEPTH:
+                fail(event.start_mark, f"nested more than {YAML_MAX_DEPTH} levels deep")
+            open_anchors.append((event.anchor, nodes))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+            anchor, start = open_anchors.pop()
+            if anchor:
+                sizes[anchor] = nodes - start + 1
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+            if event.style in (None, "") and len(event.value) > YAML_MAX_NUMBER_CHARS and _NUMBER.match(event.value):
+                fail(event.start_mark, f"a number of {len(event.value):,} characters; quote it if it is text")
+        elif isinstance(event, yaml.AliasEvent):
+            nodes += sizes.get(event.anchor, 1)
+        if nodes > YAML_MAX_NODES:
+            fail(event.start_mark, f"more than {YAML_MAX_NODES:,} values once aliases are expanded")
+
+
+def _construct(root: yaml.Node | None) -> Any:
+    """Python data from a composed node tree (what ``yaml.safe_load`` would give, without parsing twice)."""
+    if root is None:
+        return None
+    return yaml.SafeLoader("").construct_document(root)
+
+
 def yaml_error_hint(exc: yaml.MarkedYAMLError) -> tuple[int, int, str]:
     """``(line, column, message)`` for a YAML syntax error, with a hint a person can act on.
 
@@ -520,9 +595,13 @@ def parse_rulebook(text: str, source: str = DEFAULT_RULEBOOK) -> Rulebook:
 
     Raises :class:`RulebookError` listing every problem with its position.
     """
+    check_yaml_limits(text, source)
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        try:
+            root = yaml.compose(text, Loader=_YAML_LOADER)
+        except yaml.YAMLError:
+            root = yaml.compose(text, Loader=yaml.SafeLoader)  # raises with the pure parser's (documented) positions
+        data = _construct(root)
     except yaml.MarkedYAMLError as exc:
         line, column, message = yaml_error_hint(exc)
         raise RulebookError([RulebookIssue(source, line, column, "", message)]) from exc

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import json
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -43,6 +42,7 @@ from designsim.errors import ProviderError
 from designsim.matrix import extract_matrices
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import AntiGoal, Constraint, Criterion
+from designsim.untrusted import find_grader_directive, normalize
 
 Verdict = Literal["PASS", "FAIL", "GRADER_ERROR"]
 
@@ -188,7 +188,7 @@ def headings(markdown: str) -> list[Heading]:
 
 
 def _norm(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
+    text = normalize(text)  # NFKC, invisible characters stripped (designsim.untrusted)
     text = re.sub(r"[*_`~]", "", text)
     return re.sub(r"\s+", " ", text).strip().lower()
 
@@ -223,11 +223,6 @@ def locate_sections(markdown: str, fmt: str, custom: list[str] | None = None) ->
 
 #: A decision-matrix pathway that stands for the pull request itself.
 CHANGE_PATHWAY = re.compile(r"\b(as written|as proposed|this change|the change|pull request|the PR|the diff|status quo|current change|proposed change)\b", re.IGNORECASE)
-
-_GRADER_DIRECTIVES = re.compile(
-    r"""("verdict"\s*:\s*"(pass|fail)")|(ignore (all |any )?(previous|prior|above) instructions)|(grader[s]?\s*(must|should)\s*(pass|approve))|(as the grader)""",
-    re.IGNORECASE,
-)
 
 
 def open_fence(markdown: str) -> str | None:
@@ -283,7 +278,7 @@ def run_checks(
     carry the change as written. Lengths are in characters. Never raises on any text.
     """
     checks: list[CheckResult] = []
-    text = output or ""
+    text = normalize(output or "")  # the one normalisation before every check (designsim.untrusted)
     size = len(text.strip())
     checks.append(CheckResult(name="length", passed=min_chars <= size <= max_chars,
                               detail=f"{size} characters (allowed {min_chars}–{max_chars})"))
@@ -341,9 +336,9 @@ def run_checks(
         detail = ("one row per constraint, each citing the diff" if parsed.ok
                   else "; ".join(parsed.problems[:4]) + (f" (+{len(parsed.problems) - 4} more)" if len(parsed.problems) > 4 else ""))
         checks.append(CheckResult(name="change_verdict", passed=parsed.ok, detail=detail))
-    directive = _GRADER_DIRECTIVES.search(text)
+    directive = find_grader_directive(text)  # on the normalised, confusable-folded text (designsim.untrusted)
     checks.append(CheckResult(name="no_grader_directives", passed=directive is None,
-                              detail="no text addressed to the grader" if directive is None else f"output addresses the grader: {directive.group(0)!r}"))
+                              detail="no text addressed to the grader" if directive is None else f"output addresses the grader: {directive[:120]!r}"))
     return checks
 
 

@@ -34,6 +34,7 @@ from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
 from designsim.rulebook import ComponentRef, Constraint, Rulebook
+from designsim.untrusted import FENCE_TAGS
 from designsim.scorecard import CheckResult, Scorecard, default_criteria, judge, locate_sections, run_checks
 
 Outcome = Literal["passed", "failed", "inconclusive", "skipped"]
@@ -305,7 +306,7 @@ def _context(plan: ReviewPlan, stage: ResolvedStage, *, predecessors=(), grading
             {"id": p.id, "title": p.title, "output": fence_safe(p.final_output or "", "earlier_simulation_output")}
             for p in predecessors
         ],
-        "grading_notes": list(grading_notes),
+        "grading_notes": [fence_safe(n, FENCE_TAGS) for n in grading_notes],  # quotes the judge and the output: data
     }
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
@@ -69,6 +70,13 @@ class FakeGitHub:
     requests: list[tuple[str, str]] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     injected: list[Injected] = field(default_factory=list)
+    #: ``{(base_sha, head_sha): diff bytes}`` served by the compare API; the pull request's own pair serves ``diff``
+    compare_diffs: dict = field(default_factory=dict)
+    #: login -> role for the collaborator-permission endpoint (absent: 404, not a collaborator)
+    permissions: dict = field(default_factory=dict)
+    #: who the token is: statuses and comments it writes carry this login, check runs ``app_slug``
+    token_login: str = "github-actions[bot]"
+    app_slug: str = "github-actions"
     _next_id: int = 5000
 
     # -- test helpers
@@ -86,6 +94,15 @@ class FakeGitHub:
         self.comments.append(c)
         return c
 
+    def add_status(self, sha: str, *, state: str, context: str, description: str = "", target_url: str | None = None,
+                   creator: str | None = None) -> dict:
+        """A commit status as if another token (``creator``) had set it."""
+        status = {"id": len(self.statuses) + 1, "sha": sha, "state": state, "context": context, "description": description,
+                  "target_url": target_url, "creator": {"login": creator or self.token_login, "id": 2, "type": "Bot"},
+                  "created_at": f"2024-01-01T01:{len(self.statuses) % 60:02d}:00Z"}
+        self.statuses.append(status)
+        return status
+
     def calls(self, method: str, pattern: str) -> list[str]:
         return [p for m, p in self.requests if m == method and re.search(pattern, p)]
 
@@ -99,6 +116,12 @@ class FakeGitHub:
     def _validate(self, request) -> str | None:
         from openapi_core.contrib.requests import RequestsOpenAPIRequest
 
+        # GitHub's contents route takes a file path with slashes in its {path} parameter;
+        # openapi-core matches one segment per parameter, so validate with those slashes escaped.
+        m = re.match(r"^(.*/repos/[^/]+/[^/]+/contents/)([^?]*)(\?.*)?$", request.url)
+        if m and "/" in m.group(2):
+            request = copy.copy(request)
+            request.url = m.group(1) + m.group(2).replace("/", "%2F") + (m.group(3) or "")
         try:
             self.openapi.validate_request(RequestsOpenAPIRequest(request))
         except Exception as exc:  # any validation failure, path not found included
@@ -131,6 +154,30 @@ class FakeGitHub:
 
     def _route(self, method: str, path: str, query: dict, body: dict, headers):
         page, per_page = int(query.get("page", 1)), int(query.get("per_page", 30))
+        if m := re.fullmatch(r"/compare/([0-9a-f]+)\.\.\.([0-9a-f]+)", path):
+            base, head = m.groups()
+            pr_base, pr_head = (self.pull.get("base") or {}).get("sha"), (self.pull.get("head") or {}).get("sha")
+            diff = self.compare_diffs.get((base, head), self.diff if (base, head) == (pr_base, pr_head) else None)
+            if diff is None:
+                return self._json(404, {"message": "No common ancestor between the given commits (unknown to the fake)"})
+            if self.diff_too_large:
+                return self._json(406, {"message": "Sorry, this diff is taking too long to generate.",
+                                        "errors": [{"resource": "Comparison", "field": "diff", "code": "too_large"}]})
+            return 200, {"Content-Type": "application/vnd.github.diff; charset=utf-8"}, diff.decode("utf-8", "replace")
+        if m := re.fullmatch(r"/collaborators/([^/]+)/permission", path):
+            login = m.group(1)
+            role = self.permissions.get(login)
+            if role is None:
+                return self._json(404, {"message": f"{login} is not a user", "documentation_url": "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"})
+            coarse = {"maintain": "write", "triage": "read"}.get(role, role)
+            return self._json(200, {"permission": coarse, "role_name": role, "user": {"login": login, "id": 7, "type": "User"}})
+        if m := re.fullmatch(r"/commits/([0-9a-f]+)/statuses", path):
+            mine = [st for st in reversed(self.statuses) if st["sha"] == m.group(1)]
+            return self._json(200, copy.deepcopy(mine[(page - 1) * per_page: page * per_page]))
+        if m := re.fullmatch(r"/commits/([0-9a-f]+)/check-runs", path):
+            runs = [r for r in reversed(list(self.check_runs.values())) if r.get("head_sha") == m.group(1)
+                    and (not query.get("check_name") or r.get("name") == query["check_name"])]
+            return self._json(200, {"total_count": len(runs), "check_runs": copy.deepcopy(runs)})
         if m := re.fullmatch(r"/pulls/(\d+)", path):
             if "diff" in headers.get("Accept", ""):
                 if self.diff_too_large:
@@ -150,7 +197,8 @@ class FakeGitHub:
                 return self._json(404, {"message": "Not Found", "documentation_url": "https://docs.github.com/rest/repos/contents#get-repository-content"})
             raw = text.encode()
             return self._json(200, {"type": "file", "encoding": "base64", "size": len(raw), "name": name.split("/")[-1], "path": name,
-                                    "content": base64.encodebytes(raw).decode(), "sha": "0" * 40})
+                                    "content": base64.encodebytes(raw).decode(),
+                                    "sha": hashlib.sha1(b"blob %d\0" % len(raw) + raw).hexdigest()})  # git's blob SHA
         if re.fullmatch(r"/issues/\d+/comments", path):
             if method == "GET":
                 return self._json(200, copy.deepcopy(self.comments[(page - 1) * per_page: page * per_page]))
@@ -166,12 +214,13 @@ class FakeGitHub:
             found[0]["body"] = body["body"]
             return self._json(200, found[0])
         if m := re.fullmatch(r"/statuses/([0-9a-f]+)", path):
-            status = {"id": len(self.statuses) + 1, "sha": m.group(1), **body}
+            status = {"id": len(self.statuses) + 1, "sha": m.group(1), **body,
+                      "creator": {"login": self.token_login, "id": 41898282, "type": "Bot"}}
             self.statuses.append(status)
             return self._json(201, {**status, "url": "https://api.github.com/x", "state": body["state"]})
         if path == "/check-runs":
             self._next_id += 1
-            run = {"id": self._next_id, **body}
+            run = {"id": self._next_id, **body, "app": {"slug": self.app_slug, "id": 15368, "name": "GitHub Actions"}}
             self.check_runs[self._next_id] = run
             return self._json(201, run)
         if m := re.fullmatch(r"/check-runs/(\d+)", path):

@@ -8,6 +8,7 @@ import json
 
 from actionkit import TOKEN, gemini_handler
 
+from designsim.action.publisher import ResultTag
 from designsim.report import parse_markers
 from designsim.testing import FakeGeminiServer
 
@@ -38,7 +39,13 @@ def test_synchronize_posts_one_comment_one_status_and_summary(github, runner, sy
     assert [s["state"] for s in github.statuses] == ["pending", "success"]
     assert {s["context"] for s in github.statuses} == {"designsim/pool-gate"}
     assert {s["sha"] for s in github.statuses} == {head}
-    assert all(s["target_url"].endswith("/actions/runs/42") for s in github.statuses)
+    assert all(s["target_url"].split("#")[0].endswith("/actions/runs/42") for s in github.statuses)
+    # the final status carries designsim's tag (verdict + sealed inputs digest) in its target_url fragment
+    tag = ResultTag.decode(github.statuses[-1]["target_url"])
+    assert tag is not None and tag.verdict == "pass" and len(tag.inputs) == 32
+    # the diff reviewed is exactly base...head, by SHA, never "the PR's diff now"
+    assert github.calls("GET", rf"/compare/{base}\.\.\.{head}$")
+    assert not [p for m, p in github.requests if m == "GET" and p.endswith("/pulls/2")]
 
     summary = runner.summary.read_text()
     assert "pool-gate" in summary and "Tokens:" in summary and "total" in summary
@@ -69,7 +76,7 @@ def test_unchanged_inputs_republish_without_model_calls(github, runner, sync_pay
         assert runner.run() == 0
     assert len(first.generate_requests()) == 2
     comment_body = github.comments[0]["body"]
-    github.statuses.clear()
+    first_statuses = len(github.statuses)
     github.requests.clear()
 
     with FakeGeminiServer(gemini_handler) as second:
@@ -77,8 +84,8 @@ def test_unchanged_inputs_republish_without_model_calls(github, runner, sync_pay
     assert second.requests == []  # no tokens spent
     assert len(github.comments) == 1 and github.comments[0]["body"] == comment_body
     assert not github.calls("PATCH", r"/issues/comments/") and not github.calls("POST", r"/issues/\d+/comments")
-    assert [s["state"] for s in github.statuses] == ["success"]  # verdict from the marker
-    assert "unchanged" in github.statuses[0]["description"]
+    assert [s["state"] for s in github.statuses[first_statuses:]] == ["success"]  # verdict from our own status's tag
+    assert "unchanged" in github.statuses[-1]["description"]
     assert runner.outputs()["verdict"] == "pass"
 
 

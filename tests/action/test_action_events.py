@@ -106,7 +106,10 @@ def test_bad_input_is_one_error_line(runner, sync_payload, capsys):
     runner.env(sync_payload, status="green")
     assert runner.run() == 2
     out = capsys.readouterr().out
-    assert out.startswith("::error") and "input status" in out
+    errors = [line for line in out.splitlines() if line.startswith("::error")]
+    assert len(errors) == 1 and "input status" in errors[0]
+    # reported like every fatal error: outputs and step summary written
+    assert runner.outputs()["verdict"] == "error" and "input status" in runner.summary.read_text()
 
 
 def test_workflow_dispatch_with_pr_input_fetches_the_pr(github, runner, payloads, capsys):
@@ -130,31 +133,57 @@ def _comment_payload(payloads, association: str, body: str = "/simulate") -> dic
     return payload
 
 
-def test_simulate_from_non_member_gets_a_polite_reply_and_nothing_runs(github, runner, payloads):
+def test_simulate_from_read_only_collaborator_gets_a_polite_reply_and_nothing_runs(github, runner, payloads):
     from designsim.testing import FakeGeminiServer
 
-    runner.env(_comment_payload(payloads, "CONTRIBUTOR"), "issue_comment", **{"gemini-api-key": "k" * 20})
+    payload = _comment_payload(payloads, "COLLABORATOR")  # author_association says collaborator: not enough
+    github.permissions[payload["comment"]["user"]["login"]] = "read"
+    runner.env(payload, "issue_comment", **{"gemini-api-key": "k" * 20})
     with FakeGeminiServer() as gemini:
         assert runner.run() == 0
     assert gemini.requests == []
-    assert [m for m, _ in github.requests] == ["POST"]  # the reply, nothing else
+    assert github.calls("GET", r"/collaborators/[^/]+/permission$")
+    assert [m for m, _ in github.requests if m != "GET"] == ["POST"]  # the reply, nothing else written
     (reply,) = github.comments
-    assert "only the repository's owners, members and collaborators" in reply["body"]
+    assert "write, maintain or admin" in reply["body"]
     assert github.statuses == [] and runner.outputs()["verdict"] == "skipped"
 
 
-def test_simulate_from_collaborator_runs(github, runner, payloads):
+@pytest.mark.parametrize("role", ["write", "maintain", "admin"])
+def test_simulate_from_maintainer_runs(github, runner, payloads, role):
     from actionkit import gemini_handler
 
     from designsim.testing import FakeGeminiServer
 
-    runner.env(_comment_payload(payloads, "COLLABORATOR", "/simulate please\nthanks"), "issue_comment",
-               **{"gemini-api-key": "k" * 20})
+    payload = _comment_payload(payloads, "NONE", "/simulate please\nthanks")  # association ignored: the role decides
+    github.permissions[payload["comment"]["user"]["login"]] = role
+    runner.env(payload, "issue_comment", **{"gemini-api-key": "k" * 20})
     with FakeGeminiServer(gemini_handler) as gemini:
         assert runner.run() == 0
     assert len(gemini.generate_requests()) == 2
     assert github.calls("GET", r"/pulls/2$")  # SHAs come from the API for issue_comment
     assert [s["state"] for s in github.statuses] == ["pending", "success"]
+
+
+@pytest.mark.parametrize("body", ["/SIMULATE", "/Simulate now", "/simulate"])
+def test_simulate_matches_like_the_workflows_startswith(body):
+    from designsim.action.context import is_command, parse_command
+
+    assert is_command(body) and parse_command(body).kind == "run"
+    assert not is_command(" /simulate") and not is_command("please /simulate")  # startsWith does not strip
+
+
+def test_accept_commands_parse():
+    from designsim.action.context import parse_command
+
+    c = parse_command("/simulate ACCEPT C1 the truncation is guarded upstream")
+    assert c.kind == "accept" and c.constraints == ("C1",) and c.reason == "the truncation is guarded upstream"
+    c = parse_command("/simulate accept C1, C3 both known")
+    assert c.constraints == ("C1", "C3") and c.reason == "both known"
+    c = parse_command("/simulate accept all release blocker waived by the owner")
+    assert c.all and c.constraints == () and c.reason.startswith("release")
+    assert parse_command("/simulate accept").constraints == () and parse_command("/simulate accept C1").reason == ""
+    assert parse_command("/simulate accept C1: guarded upstream").constraints == ("C1",)
 
 
 def _fork(sync_payload) -> dict:
@@ -163,30 +192,29 @@ def _fork(sync_payload) -> dict:
     return payload
 
 
-@pytest.mark.parametrize("kind, expected", [("commit-status", "pending"), ("check-run", "neutral")])
-def test_fork_without_key_is_neutral_with_howto_comment(github, runner, sync_payload, kind, expected):
+@pytest.mark.parametrize("kind", ["commit-status", "check-run"])
+@pytest.mark.parametrize("key", ["", "AIza-secret-that-a-fork-never-gets-000"])
+def test_fork_pull_request_is_skipped_before_any_write(github, runner, sync_payload, kind, key):
     from designsim.testing import FakeGeminiServer
 
-    runner.env(_fork(sync_payload), status=kind)
+    runner.env(_fork(sync_payload), status=kind, **({"gemini-api-key": key} if key else {}))
     with FakeGeminiServer() as gemini:
         assert runner.run() == 0
-    assert gemini.requests == []
-    (comment,) = github.comments
-    assert "/simulate" in comment["body"] and "not** a pass" in comment["body"] and "Run workflow" in comment["body"]
-    if kind == "commit-status":
-        (status,) = github.statuses
-        assert status["state"] == "pending" and "/simulate" in status["description"]
-    else:
-        (run,) = github.check_runs.values()
-        assert run["conclusion"] == expected and "fork" in run["output"]["title"].lower()
-    assert runner.outputs()["verdict"] == "neutral"
+    assert gemini.requests == []  # no model call
+    assert [m for m, _ in github.requests if m != "GET"] == []  # no write of any kind
+    assert github.comments == [] and github.statuses == [] and github.check_runs == {}
+    summary = runner.summary.read_text()
+    assert "/simulate" in summary and "pull_request_target" in summary and "never executes pull-request code" in summary
+    assert "read-only" in summary and "not** a pass" in summary
+    assert runner.outputs()["verdict"] == "skipped"
 
 
-def test_same_repo_without_key_is_error(github, runner, sync_payload, capsys):
+def test_same_repo_without_key_is_a_configuration_error(github, runner, sync_payload, capsys):
     runner.env(sync_payload)
-    assert runner.run() == 3
-    assert [s["state"] for s in github.statuses] == ["error"]
-    assert "::error title=designsim::no Gemini API key" in capsys.readouterr().out
+    assert runner.run() == 2  # as `designsim review` / `batch run` without a key
+    assert [s["state"] for s in github.statuses] == ["error"]  # never green, never left pending
+    assert "::error title=designsim::input gemini-api-key: no Gemini API key" in capsys.readouterr().out
+    assert runner.outputs()["verdict"] == "error"
 
 
 def test_missing_rulebook_on_base_is_a_config_error(github, runner, sync_payload, capsys):
@@ -234,8 +262,14 @@ def test_batch_mode_runs_designsim_batch(runner, monkeypatch, capsys):
     with FakeGeminiServer(lambda r: f"answer to {r.prompt}") as gemini:
         code = runner.run()
     assert code == 0 and len(gemini.generate_requests()) == 2
+    assert all(r.headers.get("x-goog-api-key") == "AIza-batch-secret-0000" for r in gemini.generate_requests())
+    import os
+
+    assert "GEMINI_API_KEY" not in os.environ  # the key was passed as an argument, not through the environment
     outputs = runner.outputs()
-    assert outputs["verdict"] == "pass" and outputs["report-path"].endswith("summary.json") and int(outputs["total-tokens"]) > 0
+    # a host path: relative to GITHUB_WORKSPACE, so it exists on the runner (not /github/workspace/…)
+    assert outputs["report-path"] == "out/summary.json" and (runner.tmp / outputs["report-path"]).is_file()
+    assert outputs["verdict"] == "pass" and int(outputs["total-tokens"]) > 0
     assert "designsim batch" in runner.summary.read_text()
     assert "AIza-batch-secret-0000" not in capsys.readouterr().out.replace("::add-mask::AIza-batch-secret-0000", "")
 
@@ -244,3 +278,59 @@ def test_batch_mode_dry_run_names_the_command(runner, capsys):
     runner.env({}, "workflow_dispatch", mode="recover", **{"batch-input": "p.csv", "batch-output": "out/RESULTS.pkl", "dry-run": "true"})
     assert runner.run() == 0
     assert "designsim batch recover --input p.csv --output out/RESULTS.pkl" in json.loads(capsys.readouterr().out)["skipped"]
+
+
+def test_batch_mode_without_a_key_exits_2_like_the_cli(runner, monkeypatch, capsys):
+    import pandas as pd
+
+    pd.DataFrame({"PROMPT_ID": [1], "PROMPT": ["one"]}).to_csv(runner.tmp / "prompts.csv", index=False)
+    runner.env({}, "workflow_dispatch", mode="batch", **{"batch-input": "prompts.csv", "batch-output": "out"})
+    assert runner.run() == 2
+    assert "no Gemini API key" in capsys.readouterr().out and runner.outputs()["verdict"] == "error"
+
+
+def test_batch_mode_bad_run_args_name_the_input(runner, capsys):
+    runner.env({}, "workflow_dispatch", mode="batch", **{"batch-input": "p.csv", "batch-output": "out", "run-args": "--rpmm 3"})
+    assert runner.run() == 2
+    assert "input run-args" in capsys.readouterr().out
+
+
+def test_pull_request_target_from_a_fork_is_reviewed(github, runner, sync_payload):
+    """pull_request_target runs with the base repository's token and secrets: a fork is reviewed normally
+    (designsim reads the diff through the API and executes nothing from the pull request)."""
+    from actionkit import gemini_handler
+
+    from designsim.testing import FakeGeminiServer
+
+    runner.env(_fork(sync_payload), "pull_request_target", **{"gemini-api-key": "k" * 20})
+    with FakeGeminiServer(gemini_handler) as gemini:
+        assert runner.run() == 0
+    assert len(gemini.generate_requests()) == 2 and [s["state"] for s in github.statuses] == ["pending", "success"]
+
+
+def test_dry_run_marks_a_fork(runner, sync_payload, rulebook_text, capsys, monkeypatch):
+    (runner.tmp / ".simulation.yml").write_text(rulebook_text)
+    runner.env(_fork(sync_payload), **{"github-token": ""})
+    assert runner.run("--dry-run") == 0
+    assert json.loads(capsys.readouterr().out)["fork"] is True
+
+
+def test_batch_mode_in_the_review_image_says_how_to_get_the_batch_extra(tmp_path):
+    """The review image has no pandas/pyarrow: mode batch is a configuration error naming the fix, not an ImportError."""
+    import subprocess
+    import sys
+
+    block = ("import sys, importlib.abc\n"
+             "class Block(importlib.abc.MetaPathFinder):\n"
+             "    def find_spec(self, name, path, target=None):\n"
+             "        if name.split('.')[0] in ('pandas', 'pyarrow', 'numpy'):\n"
+             "            raise ModuleNotFoundError(name, name=name)\n"
+             "sys.meta_path.insert(0, Block())\n"
+             "from designsim.cli import main\nsys.exit(main(['action']))\n")
+    out = tmp_path / "out.txt"
+    env = {"PATH": "/usr/bin:/bin", "GITHUB_WORKSPACE": str(tmp_path), "GITHUB_OUTPUT": str(out), "INPUT_MODE": "batch",
+           "INPUT_BATCH-INPUT": "p.csv", "INPUT_BATCH-OUTPUT": "o", "INPUT_GEMINI-API-KEY": "AIza-extra-test-0000"}
+    done = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, timeout=120, env=env)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "pip install 'designsim[batch]'" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    assert "verdict<<" in out.read_text() and "error" in out.read_text()

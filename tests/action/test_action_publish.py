@@ -214,3 +214,27 @@ def test_recorder_shows_what_would_be_posted(sync_payload, small_diff, rulebook_
     assert code == 0
     assert gh.last_state == "success" and len(gh.comments) == 1
     assert "applies after merge" in gh.comments[0]["body"]  # the PR changes the rulebook: note it
+
+
+def test_step_summary_leads_with_the_decision_then_constraint_by_stage():
+    """Issue 8 item 7: the decision first ("❌ C1 violated (blocker) — …"), then the verdict table, then trust."""
+    from types import SimpleNamespace
+
+    from designsim.action.context import Target
+    from designsim.action.run import step_summary
+    from designsim.decision import Decision, Finding
+
+    usage = SimpleNamespace(input_tokens=10, output_tokens=5, total_tokens=15, cached_tokens=0)
+    decision = Decision(verdict="fail", reason="C1 violated (blocker) — State management: write_json_file truncates first",
+                        findings=[Finding(stage="state", constraint="C1", verdict="violated", severity="blocker",
+                                          evidence="jit.py: truncates", agreement="2/3"),
+                                  Finding(stage="state", constraint="C2", verdict="respected", severity="none")])
+    stage = SimpleNamespace(title="State management", outcome="passed", attempts=[1], usage=usage, matrix=None)
+    review = SimpleNamespace(decision=decision, verdict="fail", summary="old summary", rulebook="jit", stages=[stage],
+                             usage=usage, model="gemini-x", judge_model="gemini-x", duration_s=1.0)
+    text = step_summary(review, Target(event="pull_request", repository="o/r", number=7))
+    first = text.splitlines()[0]
+    assert first == "## ❌ C1 violated (blocker) — State management: write_json_file truncates first"
+    table = text.index("| Constraint | state |")
+    assert table < text.index("| Stage | Trust |")
+    assert "| C1 | ❌ violated (blocker) 2/3 |" in text and "| C2 | ✅ respected |" in text

@@ -3,7 +3,8 @@
 Reads ``GITHUB_EVENT_NAME``, ``GITHUB_EVENT_PATH``, ``GITHUB_REPOSITORY``,
 ``GITHUB_API_URL``, ``GITHUB_STEP_SUMMARY``, ``GITHUB_OUTPUT`` and the
 ``INPUT_*`` variables. Exit codes as ``designsim review`` (0 pass, 1 fail,
-2 bad input/config, 3 inconclusive), limited by the ``fail-on`` input.
+2 bad input/config — a missing Gemini key included, 3 inconclusive or any
+unexpected error), 1 and 3 limited by the ``fail-on`` input.
 """
 
 from __future__ import annotations
@@ -22,19 +23,16 @@ def action(dry_run: bool) -> int:
 
     \b
     Handles pull_request / pull_request_target (opened, synchronize, reopened,
-    ready_for_review), issue_comment "/simulate" on a pull request (owners,
-    members, collaborators) and workflow_dispatch with a pull_request input.
-    mode: batch|recover runs `designsim batch run|recover` instead.
+    ready_for_review), issue_comment "/simulate" and "/simulate accept C1 <reason>"
+    on a pull request (write, maintain or admin only) and workflow_dispatch with
+    a pull_request input. A fork's pull_request run (read-only token) is skipped
+    before any write. mode: batch|recover runs the batch runner instead.
     """
-    from designsim.action.run import ActionRun, _escape_command
-    from designsim.errors import DesignsimError
+    from designsim.action.run import ActionRun
 
-    try:
-        run = ActionRun(dry_run=dry_run)
-    except DesignsimError as exc:  # a bad input value: say which, as an ::error:: line
-        click.echo(f"::error title=designsim::{_escape_command(str(exc))}")
-        return exc.exit_code
-    return run.run()
+    # ActionRun never raises (a bad input is reported by run() like any fatal
+    # error: ::error::, step summary, outputs), and run() catches everything.
+    return ActionRun(dry_run=dry_run).run()
 
 
 if __name__ == "__main__":  # pragma: no cover

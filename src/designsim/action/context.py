@@ -6,9 +6,11 @@
   wrappers rewrite hyphens to ``_``, so both spellings are read (hyphen first).
 * :func:`read_env` — the ``GITHUB_*`` variables the runner sets.
 * :func:`resolve_event` — the event payload (``$GITHUB_EVENT_PATH``) to a
-  :class:`Target` (a pull request to review), a :class:`Skip` (an event we do
-  not act on, with the reason) or a :class:`Refusal` (a ``/simulate`` command
-  from someone who may not run it).
+  :class:`Target` (a pull request to review, with the :class:`Command` when a
+  ``/simulate`` comment asked) or a :class:`Skip` (an event we do not act on,
+  with the reason). Whether the commenter may run the command needs the
+  network (GitHub's collaborator-permission endpoint), so the runner decides
+  it and answers a :class:`Refusal`.
 
 Payload models are lenient on purpose (``extra="ignore"``, every field
 optional): real payloads, older GHES ones and the fixtures in
@@ -30,14 +32,19 @@ from designsim.errors import ConfigError
 
 #: ``pull_request`` / ``pull_request_target`` actions that trigger a review.
 REVIEW_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
-#: ``author_association`` values allowed to run ``/simulate``.
-TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+#: Repository roles allowed to run ``/simulate`` (``role_name`` of GitHub's
+#: "Get repository permissions for a user" endpoint,
+#: ``GET /repos/{owner}/{repo}/collaborators/{username}/permission``; its
+#: coarser ``permission`` field says ``write`` for maintain and ``read`` for triage).
+#: ``author_association`` is NOT used: it says MEMBER for any organisation member
+#: and COLLABORATOR for a read-only collaborator.
+MAINTAINER_ROLES = frozenset({"admin", "maintain", "write"})
 COMMAND = "/simulate"
 #: The login that owns comments made with the workflow's ``GITHUB_TOKEN``.
 ACTIONS_BOT = "github-actions[bot]"
 MODES = ("review", "batch", "recover")
 STATUS_KINDS = ("commit-status", "check-run", "none")
-VERDICTS = ("pass", "fail", "inconclusive", "neutral")
+VERDICTS = ("pass", "fail", "inconclusive", "neutral", "warn")
 
 
 # ----------------------------------------------------------------- inputs
@@ -250,7 +257,9 @@ class Issue(_Lenient):
 
 
 class Comment(_Lenient):
-    """A comment in an ``issue_comment`` payload; ``author_association`` gates ``/simulate``."""
+    """A comment in an ``issue_comment`` payload. ``author_association`` is
+    shown in messages only: who may run ``/simulate`` is decided by the
+    collaborator-permission endpoint (see :data:`MAINTAINER_ROLES`)."""
 
     id: int | None = None
     body: str | None = None
@@ -307,6 +316,10 @@ class Target:
     draft: bool | None = None
     #: the ``/simulate`` comment that asked for this run, if any
     command_comment_id: int | None = None
+    #: the parsed ``/simulate`` command and its author (``issue_comment`` only)
+    command: "Command | None" = None
+    commenter: str | None = None
+    association: str | None = None
 
     @property
     def is_fork(self) -> bool:
@@ -336,20 +349,67 @@ class Skip:
 
 @dataclass(frozen=True)
 class Refusal:
-    """A ``/simulate`` command from someone without write access: reply politely, run nothing."""
+    """A ``/simulate`` command from someone without write, maintain or admin
+    access: reply politely (once per user per pull request), run nothing."""
 
     repository: str
     number: int
     login: str
     association: str
+    #: the role GitHub reported (``read``, ``triage``, ``none``…), when it was asked
+    role: str = ""
+
+
+@dataclass(frozen=True)
+class Command:
+    """A parsed ``/simulate`` comment.
+
+    ``kind`` is ``"run"`` (review the pull request's current head) or
+    ``"accept"`` (a maintainer's override: ``/simulate accept C1 <reason>``,
+    ``/simulate accept C1,C3 <reason>`` or ``/simulate accept all <reason>``).
+    ``constraints`` are the ids as typed (empty with ``all``); ``reason`` is the
+    rest of the comment's first line, then its following lines, stripped."""
+
+    kind: str = "run"
+    constraints: tuple[str, ...] = ()
+    all: bool = False
+    reason: str = ""
 
 
 def is_command(body: str | None) -> bool:
-    """True when the comment's first non-blank line is ``/simulate`` (optionally followed by words)."""
-    for line in (body or "").splitlines():
-        if line.strip():
-            return re.fullmatch(rf"{re.escape(COMMAND)}(\s.*)?", line.strip()) is not None
-    return False
+    """True when the comment body starts with ``/simulate``, compared without
+    case: exactly what ``startsWith(github.event.comment.body, '/simulate')``
+    tests in a workflow's ``if:`` (GitHub's expression functions ignore case),
+    so a job the workflow starts is never silently skipped by the action."""
+    return (body or "")[: len(COMMAND)].casefold() == COMMAND.casefold()
+
+
+_ACCEPT_ID = re.compile(r"[A-Za-z][\w.-]*")
+
+
+def parse_command(body: str | None) -> Command | None:
+    """The :class:`Command` in a comment, or ``None`` when :func:`is_command` is false.
+
+    After ``/simulate`` the first word ``accept`` (any case) makes an override:
+    the next word is ``all`` or a comma-separated list of constraint ids, and
+    further words are ids too while they are joined by commas
+    (``accept C1, C3 reason``); whatever follows is the reason. Anything else
+    after ``/simulate`` is a plain run."""
+    if not is_command(body):
+        return None
+    rest = (body or "")[len(COMMAND):]
+    words = rest.split(None, 1)
+    if not words or words[0].casefold() != "accept":
+        return Command("run")
+    tail = words[1] if len(words) > 1 else ""
+    m = re.match(r"\s*(?P<ids>[^\s,]+(?:\s*,\s*[^\s,]+)*)\s*", tail)
+    if not m:
+        return Command("accept", reason="")
+    ids = [i.rstrip(":;.") for i in re.split(r"\s*,\s*", m.group("ids")) if i.rstrip(":;.")]
+    reason = " ".join(tail[m.end():].split())
+    if len(ids) == 1 and ids[0].casefold() == "all":
+        return Command("accept", all=True, reason=reason)
+    return Command("accept", constraints=tuple(dict.fromkeys(ids)), reason=reason)
 
 
 def _dispatch_number(payload: EventPayload, inputs: ActionInputs) -> int | None:
@@ -366,7 +426,7 @@ def _dispatch_number(payload: EventPayload, inputs: ActionInputs) -> int | None:
     return int(raw)
 
 
-def resolve_event(event_name: str, payload: EventPayload, inputs: ActionInputs, repository: str = "") -> Target | Skip | Refusal:
+def resolve_event(event_name: str, payload: EventPayload, inputs: ActionInputs, repository: str = "") -> Target | Skip:
     """Decide what this run acts on. Never calls the network."""
     repo = repository or (payload.repository.full_name if payload.repository else "") or ""
     if event_name in ("pull_request", "pull_request_target"):
@@ -392,10 +452,12 @@ def resolve_event(event_name: str, payload: EventPayload, inputs: ActionInputs, 
         if comment is None or not is_command(comment.body):
             return Skip(f"comment is not a {COMMAND} command")
         association = (comment.author_association or "NONE").upper()
-        login = (comment.user.login if comment.user else None) or "someone"
-        if association not in TRUSTED_ASSOCIATIONS:
-            return Refusal(repo, issue.number, login, association)
-        return Target(event=event_name, repository=repo, number=issue.number, command_comment_id=comment.id)
+        login = (comment.user.login if comment.user else None) or ""
+        if not login:
+            return Skip("command comment without an author login")
+        # who may run it is asked of GitHub (collaborator permission) by the runner, not read from the payload
+        return Target(event=event_name, repository=repo, number=issue.number, command_comment_id=comment.id,
+                      command=parse_command(comment.body), commenter=login, association=association)
     if event_name == "workflow_dispatch":
         number = _dispatch_number(payload, inputs)
         if number is None:

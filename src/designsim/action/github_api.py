@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any, Iterator
@@ -33,6 +34,8 @@ from urllib.parse import quote
 
 from designsim.errors import GitHubError
 
+#: How many pages of commit statuses to read looking for our own (100 each, newest first).
+MAX_STATUS_PAGES = 5
 #: GitHub's cap on the pull-request files listing.
 MAX_PR_FILES = 3000
 PER_PAGE = 100
@@ -107,6 +110,60 @@ def github_errors(what: str, *, permission: str | None = None) -> Iterator[None]
         raise GitHubError(f"could not {what}: {type(exc).__name__}: {str(reason)[:300]}") from exc
 
 
+def repo_path(path: str, *, what: str = "path") -> str:
+    """``path`` as a clean repository-relative POSIX path, or :class:`ValueError`.
+
+    Backslashes count as separators, ``.`` segments and repeated slashes go,
+    and ``..`` is resolved; the result must stay inside the repository:
+    absolute paths (``/etc/passwd``, ``C:/x``), paths that climb out
+    (``../../pulls/7``) and empty ones are refused. This runs before any path
+    reaches the contents API, so a rulebook's ``evidence.files`` can never
+    become another API route (issue 11, API path traversal)."""
+    raw = str(path).strip().replace("\\", "/")
+    if not raw:
+        raise ValueError(f"{what} is empty")
+    if raw.startswith("/") or re.match(r"^[A-Za-z]:", raw):
+        raise ValueError(f"{what} {path!r} is absolute; give a path relative to the repository root")
+    if any(ord(ch) < 0x20 for ch in raw) or "?" in raw or "#" in raw:
+        raise ValueError(f"{what} {path!r} contains a control character, '?' or '#'")
+    parts: list[str] = []
+    for seg in raw.split("/"):
+        if seg in ("", "."):
+            continue
+        if seg == "..":
+            if not parts:
+                raise ValueError(f"{what} {path!r} leaves the repository ('..' above its root)")
+            parts.pop()
+            continue
+        parts.append(seg)
+    if not parts:
+        raise ValueError(f"{what} {path!r} names the repository root, not a file")
+    return posixpath.join(*parts)
+
+
+def contents_route(path: str) -> str:
+    """The contents-API route segment for a repository path: :func:`repo_path`,
+    then every segment URL-quoted on its own (``safe=""``), so ``%2e%2e`` or a
+    ``?`` in a name stay part of the file name."""
+    return "/".join(quote(seg, safe="") for seg in repo_path(path).split("/"))
+
+
+@dataclass(frozen=True)
+class RepoFile:
+    """A file read through the contents API: its ``text`` and its git blob ``sha``."""
+
+    path: str
+    text: str
+    sha: str
+
+
+#: ``permission`` values of the collaborator-permission endpoint that can write,
+#: and the finer ``role_name`` values (GitHub REST docs, "Get repository permissions
+#: for a user": ``permission`` is admin/write/read/none; ``role_name`` also says
+#: maintain / triage or a custom role's name).
+WRITE_PERMISSIONS = frozenset({"admin", "write"})
+
+
 class DiffTooLarge(Exception):
     """GitHub answered 406 for the diff media type (over 300 files or 20,000 lines)."""
 
@@ -175,13 +232,20 @@ class GitHubClient:
             page += 1
         return files[:limit]
 
-    def get_file_text(self, path: str, ref: str) -> str | None:
-        """A file's text at ``ref`` through the contents API, or ``None`` if absent (404)."""
+    def get_file(self, path: str, ref: str) -> RepoFile | None:
+        """A file at ``ref`` through the contents API (text and blob SHA), or
+        ``None`` if absent (404) or not a file. ``path`` goes through
+        :func:`contents_route` (a path leaving the repository raises
+        :class:`GitHubError` without any request)."""
         from github import GithubException
 
+        try:
+            route = contents_route(path)
+        except ValueError as exc:
+            raise GitHubError(f"refused to read {path!r}: {exc}") from exc
         with github_errors(f"read {path} at {ref}", permission="contents: read"):
             try:
-                _, data = self._req.requestJsonAndCheck("GET", f"{self._base}/contents/{quote(path)}", parameters={"ref": ref})
+                _, data = self._req.requestJsonAndCheck("GET", f"{self._base}/contents/{route}", parameters={"ref": ref})
             except GithubException as exc:
                 if exc.status == 404:
                     return None
@@ -191,7 +255,70 @@ class GitHubClient:
         content = data.get("content")
         if content is None or (data.get("encoding") not in (None, "base64")):
             raise GitHubError(f"{path} at {ref} is too large for the contents API (over 1 MB)")
-        return base64.b64decode(content).decode("utf-8", errors="replace")
+        text = base64.b64decode(content).decode("utf-8", errors="replace")
+        return RepoFile(repo_path(path), text, str(data.get("sha") or ""))
+
+    def get_file_text(self, path: str, ref: str) -> str | None:
+        """A file's text at ``ref`` through the contents API, or ``None`` if absent (404)."""
+        found = self.get_file(path, ref)
+        return found.text if found else None
+
+    def compare_diff(self, base: str, head: str) -> bytes:
+        """The diff of exactly ``base...head`` (two commit SHAs: from their merge
+        base to ``head``, what a pull request shows), ``GET /compare/{base}...{head}``
+        with the diff media type. Raises :class:`DiffTooLarge` on 406."""
+        from github import GithubException
+
+        with github_errors(f"compare {base[:12]}...{head[:12]}", permission="contents: read"):
+            status, headers, output = self._req.requestJson("GET", f"{self._base}/compare/{quote(base, safe='')}...{quote(head, safe='')}",
+                                                            headers={"Accept": DIFF_MEDIA_TYPE})
+            if status == 406:
+                raise DiffTooLarge(output[:300] if isinstance(output, str) else "")
+            if status >= 400:
+                import json
+
+                try:
+                    data = json.loads(output)
+                except ValueError:
+                    data = {"message": str(output)[:300]}
+                raise GithubException(status, data, headers)
+        return (output or "").encode("utf-8")
+
+    def get_collaborator_permission(self, login: str) -> dict:
+        """``GET /collaborators/{username}/permission``: ``{"permission": admin|write|read|none,
+        "role_name": admin|maintain|write|triage|read|<custom>}``. A 404 (not a
+        collaborator, or no such user) comes back as ``{"permission": "none"}``."""
+        from github import GithubException
+
+        with github_errors(f"read {login}'s permission", permission="metadata: read"):
+            try:
+                _, data = self._req.requestJsonAndCheck("GET", f"{self._base}/collaborators/{quote(login, safe='')}/permission")
+            except GithubException as exc:
+                if exc.status == 404:
+                    return {"permission": "none", "role_name": "none"}
+                raise
+        return data if isinstance(data, dict) else {"permission": "none"}
+
+    def list_commit_statuses(self, sha: str) -> list[dict]:
+        """``GET /commits/{sha}/statuses``: the statuses on ``sha``, newest first
+        (each with ``context``, ``state``, ``description``, ``target_url`` and
+        ``creator.login``), at most :data:`MAX_STATUS_PAGES` pages of 100."""
+        out: list[dict] = []
+        for page in range(1, MAX_STATUS_PAGES + 1):
+            batch = self._json("GET", f"/commits/{quote(sha, safe='')}/statuses", what=f"list the statuses of {sha[:12]}",
+                               permission="statuses: read", parameters={"per_page": PER_PAGE, "page": page})
+            out.extend(batch or [])
+            if not batch or len(batch) < PER_PAGE:
+                break
+        return out
+
+    def list_check_runs(self, sha: str, name: str) -> list[dict]:
+        """``GET /commits/{sha}/check-runs?check_name=NAME``: check runs of that
+        name on ``sha`` (each with ``app.slug``, ``external_id``, ``conclusion``), newest first."""
+        data = self._json("GET", f"/commits/{quote(sha, safe='')}/check-runs", what=f"list the check runs of {sha[:12]}",
+                          permission="checks: read", parameters={"check_name": name, "per_page": PER_PAGE})
+        runs = list((data or {}).get("check_runs") or []) if isinstance(data, dict) else []
+        return sorted(runs, key=lambda r: int(r.get("id") or 0), reverse=True)  # ids increase: newest first
 
     def list_issue_comments(self, number: int) -> list[dict]:
         """Every comment on issue/PR ``number`` (``per_page=100``, all pages)."""

@@ -14,22 +14,30 @@
 
 Verdict → GitHub state (decided here, documented in README):
 
-=================  ===================  ================================
-verdict            commit status        check run conclusion
-=================  ===================  ================================
-pass               success              success
-fail               failure              failure
-inconclusive       error                failure (title says inconclusive)
-neutral (policy)   success ("neutral")  neutral
-fork, no key       pending              neutral
-=================  ===================  ================================
+=====================  ===================  ================================
+verdict                commit status        check run conclusion
+=====================  ===================  ================================
+pass                   success              success
+fail                   failure              failure
+warn (``on_failed``)   success ("warning")  neutral
+inconclusive / error   error                failure (title says inconclusive)
+neutral (policy)       success ("neutral")  neutral
+accepted (override)    success ("accepted   success
+                       by LOGIN")
+=====================  ===================  ================================
 
 A check run's ``action_required`` was considered for "inconclusive" and not
 chosen: GitHub wants a ``details_url`` page to resolve it, which we do not have.
-A commit status cannot be neutral: for a fork without secrets it stays
-``pending`` with a description saying how to run it, so a required check keeps
-the PR unmergeable until a maintainer runs ``/simulate`` (``success`` would be
-a silent pass, ``error`` would look like a broken tool).
+A fork's ``pull_request`` run (read-only token) writes nothing at all: no
+status, so a required ``designsim/<rulebook>`` stays "expected" and the pull
+request unmergeable until a maintainer runs ``/simulate``.
+
+**What designsim trusts later** (the unchanged-inputs skip, the override) is
+only what its own token wrote: a :class:`ResultTag` carried by its own commit
+status (in the ``target_url`` fragment; the ``creator.login`` must be one of our
+logins) or its own check run (``external_id``; the ``app.slug`` must be ours).
+Comment text (markers included) is display only: anyone with write access can
+edit a comment, and any workflow can post as ``github-actions[bot]``.
 
 Limits (shared/realdata/SOURCES.md §2): comment body ≤ 65,536 characters;
 check run ``output.summary``/``text`` ≤ 65,535 BYTES (the server counts bytes:
@@ -41,11 +49,13 @@ characters (we keep it short); commit status ``description`` is shown cut at
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, Protocol
+from urllib.parse import quote, unquote
 
 from designsim.report import GITHUB_COMMENT_LIMIT, parse_markers
 
@@ -54,8 +64,15 @@ STEP_SUMMARY_MAX_BYTES = 1024 * 1024
 STATUS_DESCRIPTION_MAX = 140
 CHECK_TITLE_MAX = 255
 
-COMMIT_STATE = {"pass": "success", "fail": "failure", "inconclusive": "error", "neutral": "success", "fork": "pending"}
-CHECK_CONCLUSION = {"pass": "success", "fail": "failure", "inconclusive": "failure", "neutral": "neutral", "fork": "neutral"}
+COMMIT_STATE = {"pass": "success", "fail": "failure", "inconclusive": "error", "error": "error", "neutral": "success",
+                "warn": "success", "accepted": "success", "fork": "pending"}
+CHECK_CONCLUSION = {"pass": "success", "fail": "failure", "inconclusive": "failure", "error": "failure", "neutral": "neutral",
+                    "warn": "neutral", "accepted": "success", "fork": "neutral"}
+#: The GitHub App whose installation token is a workflow's ``GITHUB_TOKEN``: its
+#: check runs carry ``app.slug == "github-actions"``, its statuses and comments
+#: ``github-actions[bot]``.
+ACTIONS_APP_SLUG = "github-actions"
+TAG_PREFIX = "designsim:v1"
 
 
 class Publisher(Protocol):
@@ -70,6 +87,131 @@ class Publisher(Protocol):
     def create_status(self, sha: str, *, state: str, context: str, description: str, target_url: str | None) -> dict: ...
     def create_check_run(self, body: dict) -> dict: ...
     def update_check_run(self, check_run_id: int, body: dict) -> dict: ...
+    def list_commit_statuses(self, sha: str) -> list[dict]: ...
+    def list_check_runs(self, sha: str, name: str) -> list[dict]: ...
+
+
+# ----------------------------------------------------------------- what our own status carries
+
+
+_TAG_IDS = re.compile(r"^[^;=]*$")
+
+
+@dataclass(frozen=True)
+class ResultTag:
+    """The machine-readable part of designsim's own status or check run.
+
+    ``verdict`` is the review's decision (pass / fail / warn / inconclusive /
+    neutral); ``inputs`` the sealed inputs digest (see
+    :func:`designsim.action.run.seal_inputs`); ``violated`` the blocking
+    constraint ids that failed the gate; ``accepted`` the ids maintainers
+    accepted (``["*"]`` for ``accept all``) and ``by`` who did. Encoded as
+    ``designsim:v1;verdict=fail;inputs=…;violated=C1,C3;accepted=C1;by=alice``
+    (ids URL-quoted), in a commit status's ``target_url`` fragment or a check
+    run's ``external_id``."""
+
+    verdict: str
+    inputs: str = ""
+    violated: tuple[str, ...] = ()
+    accepted: tuple[str, ...] = ()
+    by: tuple[str, ...] = ()
+
+    @property
+    def outcome(self) -> str:
+        """The verdict after overrides: ``accepted`` when maintainers accepted
+        every violated blocking constraint (or ``all``), else :attr:`verdict`."""
+        if self.by and self.verdict in ("fail", "warn"):  # inconclusive: nothing trusted to accept (decision.apply_overrides)
+            if "*" in self.accepted or (self.violated and set(self.violated) <= set(self.accepted)):
+                return "accepted"
+        return self.verdict
+
+    @property
+    def remaining(self) -> tuple[str, ...]:
+        """Violated blocking constraints no one has accepted yet."""
+        if "*" in self.accepted:
+            return ()
+        return tuple(c for c in self.violated if c not in self.accepted)
+
+    def encode(self) -> str:
+        def ids(values) -> str:
+            return ",".join(quote(v, safe="") for v in values)
+
+        parts = [TAG_PREFIX, f"verdict={self.verdict}"]
+        if self.inputs:
+            parts.append(f"inputs={self.inputs}")
+        for name, values in (("violated", self.violated), ("accepted", self.accepted), ("by", self.by)):
+            if values:
+                parts.append(f"{name}={ids(values)}")
+        return ";".join(parts)
+
+    @classmethod
+    def decode(cls, text: str | None) -> "ResultTag | None":
+        """The tag in ``text`` (a bare tag, or a URL whose fragment is one), or ``None``."""
+        if not text:
+            return None
+        raw = text.split("#", 1)[1] if "#" in text else text
+        if not raw.startswith(TAG_PREFIX + ";"):
+            return None
+        fields: dict[str, str] = {}
+        for part in raw.split(";")[1:]:
+            name, _, value = part.partition("=")
+            fields[name] = value
+        verdict = fields.get("verdict", "")
+        if verdict not in COMMIT_STATE or verdict in ("fork", "accepted"):
+            return None
+
+        def ids(name: str) -> tuple[str, ...]:
+            return tuple(unquote(v) for v in fields.get(name, "").split(",") if v)
+
+        inputs = fields.get("inputs", "")
+        if inputs and not re.fullmatch(r"[0-9a-f]{16,64}", inputs):
+            return None
+        return cls(verdict, inputs, ids("violated"), ids("accepted"), ids("by"))
+
+
+@dataclass(frozen=True)
+class OwnResult:
+    """designsim's latest completed result on a head SHA, as its own token wrote it."""
+
+    tag: ResultTag
+    state: str
+    description: str = ""
+
+
+def own_app_slugs(self_logins: set[str]) -> set[str]:
+    """GitHub App slugs whose check runs are ours: ``github-actions`` for a
+    ``GITHUB_TOKEN``, ``my-app`` for a ``my-app[bot]`` comment author."""
+    slugs = {login[: -len("[bot]")] for login in self_logins if login.endswith("[bot]")}
+    return slugs or {ACTIONS_APP_SLUG}
+
+
+def find_own_result(publisher: Publisher, kind: str, sha: str | None, name: str, self_logins: set[str]) -> OwnResult | None:
+    """designsim's newest completed status (``kind="commit-status"``) or check
+    run (``"check-run"``) named ``name`` on ``sha`` that its own identity
+    created and that carries a :class:`ResultTag`; ``None`` otherwise (also
+    for ``kind="none"``: with no status there is nothing trustworthy to reuse).
+
+    Statuses count when ``creator.login`` is in ``self_logins``; check runs
+    when ``app.slug`` is in :func:`own_app_slugs`. Anything else — a status
+    another token set under our context, a comment marker — is ignored."""
+    if not sha or kind == "none":
+        return None
+    if kind == "commit-status":
+        for st in publisher.list_commit_statuses(sha):
+            if st.get("context") != name or ((st.get("creator") or {}).get("login") or "") not in self_logins:
+                continue
+            tag = ResultTag.decode(st.get("target_url"))
+            if tag is not None and st.get("state") != "pending":
+                return OwnResult(tag, str(st.get("state")), str(st.get("description") or ""))
+        return None
+    slugs = own_app_slugs(self_logins)
+    for run in publisher.list_check_runs(sha, name):
+        if run.get("name") != name or ((run.get("app") or {}).get("slug") or "") not in slugs:
+            continue
+        tag = ResultTag.decode(run.get("external_id"))
+        if tag is not None and run.get("status") == "completed":
+            return OwnResult(tag, str(run.get("conclusion")), str(((run.get("output") or {}).get("title")) or ""))
+    return None
 
 
 # ----------------------------------------------------------------- text limits
@@ -160,10 +302,22 @@ class StatusReporter:
         self.publisher = publisher
         self.kind = kind if (publisher is not None and sha) else "none"
         self.sha = sha
-        self.name = f"designsim/{rulebook}"
+        self.name = status_name(rulebook)
         self.target_url = target_url
         self.check_run_id: int | None = None
         self.final_state: str | None = None
+        self.pending_sent = False
+
+    def own_result(self, self_logins: set[str]) -> OwnResult | None:
+        """Our own latest completed result on this SHA (:func:`find_own_result`)."""
+        if self.kind == "none":
+            return None
+        return find_own_result(self.publisher, self.kind, self.sha, self.name, self_logins)
+
+    def _url(self, tag: ResultTag | None) -> str | None:
+        if tag is None:
+            return self.target_url
+        return f"{(self.target_url or 'https://github.com').split('#', 1)[0]}#{tag.encode()}"
 
     def pending(self, description: str = "Running the design simulations…") -> None:
         if self.kind == "commit-status":
@@ -176,15 +330,18 @@ class StatusReporter:
                 body["details_url"] = self.target_url
             made = self.publisher.create_check_run(body)
             self.check_run_id = made.get("id")
+        self.pending_sent = self.kind != "none"
 
-    def complete(self, outcome: str, description: str, summary: str = "") -> str | None:
-        """Report ``outcome`` (a verdict, or ``"fork"``). Returns the state or
-        conclusion set. ``summary`` (Markdown) goes into the check run output,
-        cut to 65,535 bytes."""
+    def complete(self, outcome: str, description: str, summary: str = "", tag: ResultTag | None = None) -> str | None:
+        """Report ``outcome`` (a verdict, ``"error"``, ``"accepted"`` or ``"fork"``).
+        Returns the state or conclusion set. ``summary`` (Markdown) goes into
+        the check run output, cut to 65,535 bytes; ``tag`` (what later runs may
+        trust) into the status's ``target_url`` fragment or the check run's
+        ``external_id``."""
         if self.kind == "commit-status":
             state = COMMIT_STATE[outcome]
             self.publisher.create_status(self.sha, state=state, context=self.name,
-                                         description=_one_line(description, STATUS_DESCRIPTION_MAX), target_url=self.target_url)
+                                         description=_one_line(description, STATUS_DESCRIPTION_MAX), target_url=self._url(tag))
         elif self.kind == "check-run":
             state = CHECK_CONCLUSION[outcome]
             title = _one_line(_check_title(outcome, description), CHECK_TITLE_MAX)
@@ -192,15 +349,22 @@ class StatusReporter:
             body: dict[str, Any] = {"status": "completed", "conclusion": state, "completed_at": _now(), "output": output}
             if self.target_url:
                 body["details_url"] = self.target_url
+            if tag is not None:
+                body["external_id"] = tag.encode()
             if self.check_run_id is not None:
                 self.publisher.update_check_run(int(self.check_run_id), body)
             else:
-                made = self.publisher.create_check_run({"name": self.name, "head_sha": self.sha, **body})
+                made = self.publisher.create_check_run({"name": self.name, "head_sha": self.sha, "started_at": body["completed_at"], **body})
                 self.check_run_id = made.get("id")
         else:
             return None
         self.final_state = state
         return state
+
+
+def status_name(rulebook: str) -> str:
+    """The commit-status context / check-run name of a rulebook: ``designsim/<rulebook>``."""
+    return f"designsim/{rulebook}"
 
 
 def _one_line(text: str, limit: int) -> str:
@@ -210,7 +374,8 @@ def _one_line(text: str, limit: int) -> str:
 
 def _check_title(outcome: str, description: str) -> str:
     prefix = {"pass": "Passed", "fail": "Failed", "inconclusive": "Inconclusive (model unavailable or grades never usable)",
-              "neutral": "Neutral", "fork": "Not run: fork pull request without secrets"}[outcome]
+              "error": "Error", "neutral": "Neutral", "warn": "Warning", "accepted": "Accepted by a maintainer",
+              "fork": "Not run: fork pull request without secrets"}[outcome]
     return f"{prefix} — {description}" if description else prefix
 
 

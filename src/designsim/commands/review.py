@@ -17,11 +17,13 @@ from designsim.errors import ConfigError
 
 def _write(path: str | None, text: str) -> None:
     """``--out``/``--json-out``: ``-`` (or none) is stdout, a device or FIFO is
-    written in place, a file atomically (designsim.fileio.write_output)."""
+    written in place, a file atomically (designsim.fileio.write_output).
+    Secrets are redacted first (designsim.redact): an error body can echo a key."""
     from designsim.fileio import STDOUT, write_output
+    from designsim.redact import redact
 
     to_stdout = path in (None, STDOUT)
-    write_output(path, text + "\n" if to_stdout and not text.endswith("\n") else text)
+    write_output(path, redact(text + "\n" if to_stdout and not text.endswith("\n") else text))
 
 
 def _read_text(path: str) -> str:

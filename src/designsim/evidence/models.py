@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable, Literal
+from typing import Annotated, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 #: Name of the element that fences everything taken from the pull request.
 FENCE_TAG = "untrusted_pull_request_data"
@@ -54,6 +54,17 @@ Category = Literal["source", "test", "doc"]
 # --------------------------------------------------------------------------- models
 
 
+def _repo_relative(pattern: str) -> str:
+    """An ``evidence.files`` glob, normalised; absolute or ``..``-escaping ones are
+    refused (:func:`designsim.paths.normalise_repo_path`), so no read leaves the repository."""
+    from designsim.paths import UnsafePath, normalise_repo_path
+
+    try:
+        return normalise_repo_path(pattern)
+    except UnsafePath as exc:
+        raise ValueError(exc.message) from None
+
+
 class EvidenceSettings(BaseModel):
     """What evidence a review sends, and how much. Embedded as ``Rulebook.evidence``.
 
@@ -76,7 +87,7 @@ class EvidenceSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     diff: bool = True
-    files: list[str] = Field(default_factory=list)
+    files: list[Annotated[str, AfterValidator(_repo_relative)]] = Field(default_factory=list)
     pull_request: bool = True
     focus: list[str] = Field(default_factory=list)
     max_tokens: int = Field(default=60_000, ge=1_000, le=2_000_000)

@@ -161,8 +161,14 @@ def read_extra_files(patterns: Sequence[str], root: str | os.PathLike[str] = "."
 
     ``.git`` and ``node_modules`` are not walked. At most ``max_files`` files;
     a file over ``max_bytes`` bytes is skipped. Text is UTF-8 with replacement.
-    Raises :class:`ConfigError` if ``root`` is not a directory.
+    Raises :class:`ConfigError` if ``root`` is not a directory, and
+    :class:`designsim.paths.UnsafePath` (exit 2) for a pattern that is absolute
+    or climbs out of ``root``, or a matching file whose real path (symbolic
+    links resolved) is outside it.
     """
+    from designsim.paths import normalise_repo_path, resolve_inside
+
+    patterns = [normalise_repo_path(p, field="evidence.files") for p in patterns]
     base = Path(root)
     if not base.is_dir():
         raise ConfigError("not a directory", source=str(base))
@@ -176,6 +182,7 @@ def read_extra_files(patterns: Sequence[str], root: str | os.PathLike[str] = "."
             rel = full.relative_to(base).as_posix()
             if not path_matches(rel, patterns):
                 continue
+            full = resolve_inside(base, rel, field="evidence.files")  # a symlink out of the repository is refused
             try:
                 if full.stat().st_size > max_bytes:
                     continue

@@ -252,6 +252,8 @@ def generate_component(
     if path.exists():  # written by someone else while we waited for the model
         echo(f"INFO: {path} appeared while generating; keeping it. No action needed.")
         return GenerationResult("exists", path, model_calls=1, removed_temp=removed)
-    atomic_write_text(path, text + "\n")
+    from designsim.redact import redact
+
+    atomic_write_text(path, redact(text) + "\n")  # model text lands in the repository: no secret with it
     echo(f"SUCCESS: new {kind[:-1]} saved to {path}.")
     return GenerationResult("generated", path, model_calls=1, removed_temp=removed)

@@ -291,11 +291,11 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
             advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's context-window table; "
                                         f"assuming {DEFAULT_CONTEXT_WINDOW:,} input tokens", ("model",), key=False))
     evidence_budget = rb.evidence.max_tokens
-    ids = [s.id for s in rb.stages]
+    ids = {s.id: i for i, s in enumerate(rb.stages)}
     sizes: list[StageSize] = []
     reported: set[tuple[str, int]] = set()
     for stage in plan.stages:
-        path = ("synthesis",) if stage.is_synthesis else ("stages", ids.index(stage.id))
+        path = ("synthesis",) if stage.is_synthesis else ("stages", ids[stage.id])
         preds = [types.SimpleNamespace(id=d, title=d, final_output="") for d in stage.depends_on]
         try:
             prompt = render_stage_prompt(plan, stage, preds)
@@ -378,16 +378,73 @@ def _unnegated(pattern: re.Pattern[str], text: str) -> list[str]:
     return hits
 
 
-def _ancestors(rb: Rulebook, stage_id: str) -> set[str]:
-    graph = {s.id: list(s.depends_on) for s in rb.stages}
-    seen: set[str] = set()
-    todo = list(graph.get(stage_id, []))
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(graph.get(node, []))
-    return seen
+_TOKEN = re.compile(r"(?<![\w-])[\w-]+")
+_WORDS = re.compile(r"\w+")
+#: Words of a title that take part in matching it in another stage's focus.
+_TITLE_WORDS = 12
+
+
+class _StageMentions:
+    """Which stages a focus names (by id, or by title as a run of words), and
+    the ancestor relation, in time linear in the rulebook: ids and titles are
+    looked up in dictionaries, not searched for one by one (an n × n scan of
+    compiled regexes took minutes on a rulebook of 2,000 stages)."""
+
+    def __init__(self, rb: Rulebook):
+        self.order = {s.id: i for i, s in enumerate(rb.stages)}
+        self.ids: dict[str, list[str]] = {}
+        self.titles: dict[tuple[str, ...], list[str]] = {}
+        for s in rb.stages:
+            self.ids.setdefault(s.id.lower(), []).append(s.id)
+            words = tuple(_WORDS.findall(s.title.lower()))[:_TITLE_WORDS]
+            if words:
+                self.titles.setdefault(words, []).append(s.id)
+        self.longest = max((len(k) for k in self.titles), default=0)
+        self.deps = {s.id: list(s.depends_on) for s in rb.stages}
+        self._ancestors: dict[str, int] = {}  # stage id -> bit set of its ancestors' positions
+
+    def mentioned(self, stage) -> list[str]:
+        """Ids of the other stages ``stage.focus`` names, in rulebook order. An
+        id counts at a word start and before a non-word character (``s1`` in
+        ``s1-output``); a title counts as its run of words."""
+        focus = stage.focus.lower()
+        found: set[str] = set()
+        for m in _TOKEN.finditer(focus):
+            token = m.group(0)
+            for cut in [i for i, ch in enumerate(token) if ch == "-"] + [len(token)]:
+                found.update(self.ids.get(token[:cut], ()))
+        words = _WORDS.findall(focus)
+        for i in range(len(words)):
+            for k in range(1, min(self.longest, len(words) - i) + 1):
+                found.update(self.titles.get(tuple(words[i:i + k]), ()))
+        found.discard(stage.id)
+        return sorted(found, key=self.order.__getitem__)
+
+    def _bits(self, stage_id: str) -> int:
+        """Ancestors of ``stage_id`` as a bit set, memoised, without recursion
+        (a dependency cycle, which the schema refuses anyway, is cut)."""
+        todo, visiting = [stage_id], {stage_id}
+        while todo:
+            node = todo[-1]
+            pending = [d for d in self.deps.get(node, ()) if d in self.order and d not in self._ancestors and d not in visiting]
+            if pending:
+                todo.extend(pending)
+                visiting.update(pending)
+                continue
+            bits = 0
+            for d in self.deps.get(node, ()):
+                if d in self.order:
+                    bits |= (1 << self.order[d]) | self._ancestors.get(d, 0)
+            self._ancestors[node] = bits
+            todo.pop()
+            visiting.discard(node)
+        return self._ancestors[stage_id]
+
+    def is_ancestor(self, candidate: str, stage_id: str) -> bool:
+        """True when ``stage_id`` depends on ``candidate``, directly or not."""
+        if candidate in self.deps.get(stage_id, ()):
+            return True
+        return candidate in self.order and bool(self._bits(stage_id) >> self.order[candidate] & 1)
 
 
 def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
@@ -434,9 +491,15 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
     if "pathways" in formats and rb.output.min_pathways < 3:
         out.append(where.finding("few-pathways", f"output.min_pathways is {rb.output.min_pathways}: the method compares at least three "
                                  "distinct pathways; with two the decision matrix is a coin toss", ("output", "min_pathways"), key=False))
+    if rb.policy.on_inconclusive == "neutral":
+        out.append(where.finding("neutral-on-inconclusive", "WARNING: policy.on_inconclusive is 'neutral': when the model is down, "
+                                 "the quota is gone or no attempt passes its grading, the commit status is SUCCESS and nothing was "
+                                 "verified (a check run shows 'neutral', which branch protection also accepts); use 'error' (the "
+                                 "default) so an unverified change cannot merge green", ("policy", "on_inconclusive"), key=False))
     if not rb.scorecard.judge:
         out.append(where.finding("judge-off", "scorecard.judge is false: only deterministic checks grade the outputs; the depth of "
                                  "analysis and persona fidelity go ungraded (Quality Scorecard)", ("scorecard", "judge"), key=False))
+    mentions: _StageMentions | None = None
     for index, stage in enumerate(rb.stages):
         path = ("stages", index, "focus")
         questions = stage.focus.count("?")
@@ -446,10 +509,9 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
             out.append(where.finding("split-stage", f"stage {stage.id!r} asks {what} at once: split it into focused stages, one "
                                      "question each (seed 002 §7.4: a focused simulation per critical question)", path, key=False))
         if _BASELINE.search(stage.focus):
-            ancestors = _ancestors(rb, stage.id)
-            mentioned = [s.id for s in rb.stages if s.id != stage.id and (
-                re.search(rf"(?<![\w-]){re.escape(s.id)}(?![\w])", stage.focus, re.I) or s.title.lower() in stage.focus.lower())]
-            missing = [m for m in mentioned if m not in ancestors]
+            mentions = mentions or _StageMentions(rb)
+            mentioned = mentions.mentioned(stage)
+            missing = [m for m in mentioned if not mentions.is_ancestor(m, stage.id)]
             if missing:
                 out.append(where.finding("chain-stages", f"stage {stage.id!r} builds on the output of {', '.join(map(repr, missing))} "
                                          f"but does not depend on it: add depends_on: [{', '.join(missing)}] so it receives that "
@@ -561,6 +623,57 @@ def lint_text(text: str, source: str, *, library: PromptLibrary | None = None,
     return report
 
 
+def _uses_designsim(uses: str) -> bool:
+    uses = uses.strip().lower()
+    return uses in ("./", ".") or uses.split("@", 1)[0].rstrip("/").endswith("designsim")
+
+
+def workflow_advice(repo_root: str | Path) -> list[Finding]:
+    """Warnings from the repository's workflows (``.github/workflows/*.yml``):
+    a designsim step with ``status: check-run`` in a workflow that runs on
+    ``pull_request`` or ``pull_request_target``. A fork's pull request runs
+    without secrets and gets the check-run conclusion ``neutral``, which
+    GitHub's branch protection accepts like ``success`` (GitHub docs, "About
+    protected branches": required checks pass when "successful, skipped, or
+    neutral"); a commit status stays ``pending`` and blocks. Unreadable or
+    hostile workflow files are skipped (they are not designsim's to judge)."""
+    import yaml
+
+    from designsim.rulebook import RulebookError, check_yaml_limits
+
+    out: list[Finding] = []
+    directory = Path(repo_root) / ".github" / "workflows"
+    files = sorted(list(directory.glob("*.yml")) + list(directory.glob("*.yaml"))) if directory.is_dir() else []
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+            check_yaml_limits(text, str(path))
+            data = yaml.safe_load(text)
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RulebookError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        triggers = data.get("on", data.get(True))  # YAML 1.1 reads a bare `on` key as True
+        names = set(triggers) if isinstance(triggers, (dict, list)) else {triggers}
+        if not names & {"pull_request", "pull_request_target"}:
+            continue
+        positions = YamlPositions.from_text(text)
+        for job_id, job in (data.get("jobs") or {}).items() if isinstance(data.get("jobs"), dict) else []:
+            steps = job.get("steps") if isinstance(job, dict) else None
+            for index, step in enumerate(steps if isinstance(steps, list) else []):
+                if not isinstance(step, dict) or not _uses_designsim(str(step.get("uses", ""))):
+                    continue
+                inputs = step.get("with") if isinstance(step.get("with"), dict) else {}
+                if str(inputs.get("status", "")).strip() == "check-run":
+                    field_path = ("jobs", job_id, "steps", index, "with", "status")
+                    line, column = positions.locate(field_path)
+                    out.append(Finding("fork-check-run", "WARNING: status: check-run on pull requests: a fork's pull request "
+                                       "(no secrets, nothing judged) gets the conclusion 'neutral', which branch protection "
+                                       "accepts as passing; use status: commit-status (a fork's stays pending) or keep fork "
+                                       "pull requests out of this workflow", str(path), line, column, ".".join(map(str, field_path))))
+    return out
+
+
 def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
               context_window_override: int | None = None, root: str | Path | None = None) -> LintReport:
     """:func:`lint_text` on the file at ``path``; an unreadable file is an error finding.
@@ -572,8 +685,10 @@ def lint_file(path: str | Path, *, library: PromptLibrary | None = None,
         return LintReport(str(path), errors=[Finding("schema", "file not found", str(path))])
     except (OSError, UnicodeDecodeError) as exc:
         return LintReport(str(path), errors=[Finding("schema", f"cannot read: {exc}", str(path))])
-    return lint_text(text, str(path), library=library, context_window_override=context_window_override,
-                     root=path.parent if root is None else root)
+    root = path.parent if root is None else root
+    report = lint_text(text, str(path), library=library, context_window_override=context_window_override, root=root)
+    report.advice.extend(workflow_advice(root))  # the repository's workflows: forks and check runs
+    return report
 
 
 def format_report(report: LintReport) -> str:
@@ -590,4 +705,4 @@ def format_report(report: LintReport) -> str:
 
 
 __all__ = ["CONTEXT_WINDOWS", "DEFAULT_CONTEXT_WINDOW", "Finding", "LintReport", "StageSize", "advise", "context_window",
-           "evidence_file_errors", "format_report", "lint_file", "lint_text"]
+           "evidence_file_errors", "format_report", "lint_file", "lint_text", "workflow_advice"]

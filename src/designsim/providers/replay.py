@@ -90,7 +90,8 @@ class ReplayProvider:
 
 class RecordingProvider:
     """Wraps a live provider and appends every successful call to a cassette
-    written at :meth:`save` (atomically), so a live run can be replayed later."""
+    written at :meth:`save` (atomically, secrets redacted), so a live run can be
+    replayed later."""
 
     def __init__(self, inner, path: str | Path):
         self.inner = inner
@@ -108,5 +109,8 @@ class RecordingProvider:
     def save(self) -> Path:
         from designsim.fileio import atomic_write_text
 
-        atomic_write_text(self.path, json.dumps(self.cassette.model_dump(mode="json"), indent=1, ensure_ascii=False) + "\n")
+        from designsim.redact import redact
+
+        # a cassette is committed to the repository: no key it might echo goes with it
+        atomic_write_text(self.path, redact(json.dumps(self.cassette.model_dump(mode="json"), indent=1, ensure_ascii=False)) + "\n")
         return self.path

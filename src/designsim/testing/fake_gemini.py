@@ -74,12 +74,14 @@ class FakeRequest:
 class FakeReply:
     """What to answer: HTTP ``status``, a JSON ``body``, after ``delay_s`` seconds
     (on top of the server's fixed latency). ``drop`` closes the connection
-    without answering (a connection reset)."""
+    without answering (a connection reset). ``raw`` (bytes) is sent instead of
+    ``body`` when set: a proxy's HTML page, a truncated or non-JSON body."""
 
     status: int = 200
     body: dict[str, Any] = field(default_factory=dict)
     delay_s: float = 0.0
     drop: bool = False
+    raw: bytes | None = None
 
 
 def text_reply(text: str, *, input_tokens: int = 10, output_tokens: int | None = None, finish_reason: str = "STOP", cached_tokens: int = 0) -> FakeReply:
@@ -180,7 +182,7 @@ class FakeGeminiServer:
                     self.close_connection = True
                     self.connection.close()
                     return
-                data = json.dumps(reply.body).encode()
+                data = reply.raw if reply.raw is not None else json.dumps(reply.body).encode()
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json; charset=UTF-8")

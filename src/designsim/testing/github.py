@@ -21,8 +21,12 @@ runner to see, offline, exactly what a pull request would get::
 
 Shapes: ``comments`` are dicts like the REST API's (``id``, ``body``,
 ``user.login``, ``html_url``, ``created_at``); ``statuses`` the bodies POSTed
-to ``/statuses/{sha}`` plus ``sha``; ``check_runs`` the current state of each
-check run (creation body merged with every update).
+to ``/statuses/{sha}`` plus ``sha`` and ``creator.login``; ``check_runs`` the
+current state of each check run (creation body merged with every update, plus
+``app.slug``). ``permissions`` maps a login to its repository role for
+``/simulate`` (``admin``, ``maintain``, ``write``, ``triage``, ``read``); a login
+not listed gets ``default_role`` (``write``: the recorder is for trying a
+rulebook, not for testing who may run it).
 """
 
 from __future__ import annotations
@@ -43,8 +47,11 @@ class GitHubRecorder:
     """
 
     def __init__(self, *, files: dict | None = None, diff: bytes = b"", pull: dict | None = None,
-                 comments: list[dict] | None = None, login: str = "github-actions[bot]", repository: str = "owner/repo"):
+                 comments: list[dict] | None = None, login: str = "github-actions[bot]", repository: str = "owner/repo",
+                 permissions: dict[str, str] | None = None, default_role: str = "write"):
         self.repository = repository
+        self.permissions = dict(permissions or {})
+        self.default_role = default_role
         self.files = dict(files or {})
         self.diff = diff
         self.pull = pull or {}
@@ -69,9 +76,44 @@ class GitHubRecorder:
         self.calls.append(("list_pull_files", number))
         return []
 
+    def get_file(self, path: str, ref: str):
+        """The served file as a :class:`~designsim.action.github_api.RepoFile`
+        (blob SHA: git's ``blob <size>\\0<bytes>`` SHA-1 of the text), or ``None``."""
+        import hashlib
+
+        from designsim.action.github_api import RepoFile, repo_path
+
+        try:
+            clean = repo_path(path)
+        except ValueError as exc:
+            raise GitHubError(f"refused to read {path!r}: {exc}") from exc
+        self.calls.append(("get_file_text", (clean, ref)))
+        text = self.files.get((clean, ref), self.files.get(clean))
+        if text is None:
+            return None
+        data = text.encode("utf-8")
+        return RepoFile(clean, text, hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
+
     def get_file_text(self, path: str, ref: str) -> str | None:
-        self.calls.append(("get_file_text", (path, ref)))
-        return self.files.get((path, ref), self.files.get(path))
+        found = self.get_file(path, ref)
+        return found.text if found is not None else None
+
+    def compare_diff(self, base: str, head: str) -> bytes:
+        self.calls.append(("compare_diff", (base, head)))
+        return self.diff
+
+    def get_collaborator_permission(self, login: str) -> dict:
+        self.calls.append(("get_collaborator_permission", login))
+        role = self.permissions.get(login, self.default_role)
+        return {"permission": {"maintain": "write", "triage": "read"}.get(role, role), "role_name": role}
+
+    def list_commit_statuses(self, sha: str) -> list[dict]:
+        self.calls.append(("list_commit_statuses", sha))
+        return [dict(s) for s in reversed(self.statuses) if s["sha"] == sha]
+
+    def list_check_runs(self, sha: str, name: str) -> list[dict]:
+        self.calls.append(("list_check_runs", sha))
+        return [dict(r) for r in reversed(list(self.check_runs.values())) if r.get("head_sha") == sha and r.get("name") == name]
 
     def list_issue_comments(self, number: int) -> list[dict]:
         self.calls.append(("list_issue_comments", number))
@@ -101,14 +143,16 @@ class GitHubRecorder:
         self.deleted.append(comment_id)
 
     def create_status(self, sha: str, *, state: str, context: str, description: str, target_url: str | None) -> dict:
-        status = {"sha": sha, "state": state, "context": context, "description": description, "target_url": target_url}
+        status = {"sha": sha, "state": state, "context": context, "description": description, "target_url": target_url,
+                  "creator": {"login": self.login}}
         self.statuses.append(status)
         self.calls.append(("create_status", state))
         return dict(status)
 
     def create_check_run(self, body: dict) -> dict:
         rid = next(self._ids)
-        self.check_runs[rid] = {"id": rid, **body}
+        slug = self.login[: -len("[bot]")] if self.login.endswith("[bot]") else self.login
+        self.check_runs[rid] = {"id": rid, **body, "app": {"slug": slug}}
         self.calls.append(("create_check_run", body.get("status")))
         return dict(self.check_runs[rid])
 
