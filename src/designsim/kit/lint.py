@@ -533,15 +533,13 @@ def constraint_id_errors(text: str, source: str) -> list[Finding]:
     """A constraint without an id (a bare string, or a mapping with no ``id``):
     the "Verdict on this change" table names every constraint by id, so one
     without an id can never be ruled on. Read from the raw YAML so the message
-    says what to write; ``[]`` when the YAML does not parse or is over the
-    rulebook's YAML limits (those are reported by the schema error; a hostile
-    document is never parsed a second time)."""
+    says what to write; ``[]`` when the YAML does not parse."""
     from designsim.rulebook import check_yaml_limits
 
     try:
-        check_yaml_limits(text, source)
+        check_yaml_limits(text, source)  # a hostile file is reported by the parse, not re-read here
         data = yaml.safe_load(text)
-    except (yaml.YAMLError, RulebookError, ValueError, RecursionError):
+    except (yaml.YAMLError, RulebookError):
         return []
     items = data.get("constraints") if isinstance(data, dict) else None
     if not isinstance(items, list):
