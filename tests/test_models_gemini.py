@@ -302,3 +302,20 @@ def test_spend_cap_in_a_review_stops_it_with_that_reason(gemini_key, files, tmp_
     assert code == 3 and report["stopped"].startswith("10-minute spend cap reached")
     assert len(server.generate_requests()) == 1  # stopped, not retried and not sent again by the next stage
     assert "Stopped: 10-minute spend cap reached" in (tmp_path / "c.md").read_text()
+
+
+def test_recorded_model_version_replays(gemini_key, files, tmp_path):
+    rb, diff = files()
+
+    def handler(req):
+        reply = default_handler(req)
+        reply.body["modelVersion"] = "gemini-3.7-flash"
+        return reply
+
+    cassette = tmp_path / "run.json"
+    with FakeGeminiServer(handler, models=CURRENT):
+        main(["review", "--rulebook", rb, "--diff", diff, "--out", str(tmp_path / "c.md"), "--record", str(cassette)])
+    assert {i["model_version"] for i in json.loads(cassette.read_text())["interactions"]} == {"gemini-3.7-flash"}
+    main(["review", "--rulebook", rb, "--diff", diff, "--out", str(tmp_path / "c2.md"), "--json-out", str(tmp_path / "r.json"),
+          "--provider", "replay", "--cassette", str(cassette)])
+    assert json.loads((tmp_path / "r.json").read_text())["answered_by"] == {"gemini-3.8-flash": ["gemini-3.7-flash"]}

@@ -1,7 +1,8 @@
 """Replay recorded completions from a cassette file, and record new ones.
 
 A cassette is JSON: ``{"version": 1, "model": str, "interactions": [{"label":
-str, "text": str, "usage": {...}, "prompt_sha256": str | null}]}``. Replies
+str, "text": str, "usage": {...}, "prompt_sha256": str | null, "model_version": str}]}``
+(``model_version``, optional, is the ``modelVersion`` that answered when recorded). Replies
 are matched by the request's ``label`` (``stage:state``, ``judge:state:1``,
 ``synthesis``…) and handed out in recorded order per label, so a replay does
 not depend on the exact prompt bytes; ``prompt_sha256`` is kept to tell a
@@ -29,6 +30,7 @@ class Interaction(BaseModel):
     text: str
     usage: Usage = Usage()
     prompt_sha256: str | None = None
+    model_version: str = ""
 
 
 class Cassette(BaseModel):
@@ -85,7 +87,8 @@ class ReplayProvider:
             except ValueError:
                 value = None
             parsed = value if isinstance(value, dict) else None
-        return Completion(text=item.text, parsed=parsed, usage=item.usage, model=self.cassette.model or "replay")
+        return Completion(text=item.text, parsed=parsed, usage=item.usage, model=self.cassette.model or "replay",
+                          model_version=item.model_version)
 
 
 class RecordingProvider:
@@ -102,7 +105,8 @@ class RecordingProvider:
     async def generate(self, request: GenerationRequest) -> Completion:
         completion = await self.inner.generate(request)
         self.cassette.interactions.append(
-            Interaction(label=request.label, text=completion.text, usage=completion.usage, prompt_sha256=prompt_digest(request))
+            Interaction(label=request.label, text=completion.text, usage=completion.usage, prompt_sha256=prompt_digest(request),
+                        model_version=completion.model_version)
         )
         return completion
 
@@ -111,6 +115,10 @@ class RecordingProvider:
 
         from designsim.redact import redact
 
+        data = self.cassette.model_dump(mode="json")
+        for item in data["interactions"]:
+            if not item.get("model_version"):
+                item.pop("model_version", None)  # keep cassettes recorded without it byte-identical
         # a cassette is committed to the repository: no key it might echo goes with it
-        atomic_write_text(self.path, redact(json.dumps(self.cassette.model_dump(mode="json"), indent=1, ensure_ascii=False)) + "\n")
+        atomic_write_text(self.path, redact(json.dumps(data, indent=1, ensure_ascii=False)) + "\n")
         return self.path
