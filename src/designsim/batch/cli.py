@@ -170,7 +170,9 @@ def merge_cmd(out: Path, inputs: tuple[Path, ...], id_col: str) -> int:
                f"{report.duplicates_dropped} duplicate row(s) dropped, {time.perf_counter() - started:.1f}s -> {out}")
     if report.conflicts:
         examples = "; ".join(f"id {k}: kept input {a}, ignored input {b}" for k, a, b in report.conflict_examples)
-        click.echo(f"warning: {report.conflicts} id(s) have different successful results; kept the earliest input's ({examples})", err=True)
+        ids = ", ".join(report.conflict_keys[:20]) + (" ..." if len(report.conflict_keys) > 20 else "")
+        click.echo(f"warning: {report.conflicts} id(s) have different successful results; kept the earliest input's "
+                   f"(ids {ids}; {examples})", err=True)
     if backup:
         click.echo(f"previous {out.name} backed up to {backup}", err=True)
     return 0

@@ -197,13 +197,14 @@ def recover(input_path: str | Path, output_path: str | Path, *, id_col: str = DE
         report.details.append(f"runner checkpoint and outputs in {work} ({result.summary.run.requests} request(s))")
         if result.message:
             report.details.append(f"runner stopped: {result.message}")
-        new = pd.read_pickle(work / "RESULTS.pkl")
+        new = read_pickle_tolerant(work / "RESULTS.pkl")[0]
     new_ok = succeeded_keys(new, id_col) if id_col in new.columns else set()
     report.recovered = len(new_ok & set(missing))
     if report.recovered:
         merged, merge_report = merge_frames([results, new], id_col=id_col)
         if merge_report.conflicts:
-            report.details.append(f"{merge_report.conflicts} id(s) had two different results; kept the earlier run's")
+            ids = ", ".join(merge_report.conflict_keys[:20]) + (" ..." if len(merge_report.conflict_keys) > 20 else "")
+            report.details.append(f"warning: {merge_report.conflicts} id(s) had two different results; kept the earlier run's (ids {ids})")
         report.backup = atomic_write_table(merged, output_path, backup=existed)
         final = succeeded_keys(merged, id_col)
     else:
