@@ -139,9 +139,16 @@ def chunks(keys: list[str], job: Job, limit_bytes: int = INLINE_LIMIT_BYTES) -> 
     return groups
 
 
-def run_batch_api(job: Job, journal: Journal, pending: list[str], options, console: Console) -> str:
+def run_batch_api(job: Job, journal: Journal, pending: list[str], options, console: Console, clock=time.monotonic) -> tuple[str, list[str]]:
     """Poll open jobs, collect finished ones, submit what is left.
     Returns a "stopped" message ("" when nothing is outstanding)."""
+    from designsim.providers.gemini import DEFAULT_MODEL
+
+    stopped = _run_batch_api(job, journal, pending, options, console)
+    return stopped, []
+
+
+def _run_batch_api(job: Job, journal: Journal, pending: list[str], options, console: Console) -> str:
     from designsim.providers.gemini import DEFAULT_MODEL
 
     if not pending and not journal.state.open_jobs:

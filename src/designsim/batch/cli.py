@@ -19,12 +19,31 @@ _id_col = click.option("--id-col", default=DEFAULT_ID_COL, show_default=True, he
 _prompt_col = click.option("--prompt-col", default=DEFAULT_PROMPT_COL, show_default=True, help="Prompt column.")
 
 
+def _rpm(value: str | None) -> float | None:
+    """``--rpm``: a number of requests/min, or ``auto`` (the default)."""
+    from designsim.errors import ConfigError
+
+    if value is None or str(value).strip().lower() == "auto":
+        return None
+    try:
+        rpm = float(value)
+    except ValueError:
+        raise ConfigError(f"--rpm must be a number or 'auto', got {value!r}", field="rpm") from None
+    if rpm <= 0:
+        raise ConfigError("--rpm must be > 0 or 'auto'", field="rpm")
+    return rpm
+
+
 def _runner_options(f):
     """Options shared by `run` and `recover` (which re-runs with our runner)."""
     options = [
-        click.option("--rpm", type=float, default=60.0, show_default=True, help="Requests per minute (your Gemini project quota)."),
+        click.option("--rpm", default="auto", show_default=True,
+                     help="Requests per minute (your project's Gemini quota), or 'auto': start low, raise the rate "
+                          "until the server answers 429, settle just under it (Gemini no longer publishes per-model limits)."),
+        click.option("--rpm-max", type=float, default=None, help="With --rpm auto: never go above this many requests/min."),
         click.option("--tpm", type=int, default=None, help="Tokens per minute (input estimate + output), unlimited if unset."),
-        click.option("--concurrency", type=int, default=8, show_default=True, help="Requests in flight at most."),
+        click.option("--concurrency", type=int, default=256, show_default=True,
+                     help="Upper bound of requests in flight; the runner sizes it from the rate and the observed latency."),
         click.option("--max-attempts", type=int, default=3, show_default=True,
                      help="Passes per id in one run: the main pass plus recovery passes for transient failures."),
         click.option("--request-attempts", type=int, default=5, show_default=True,
@@ -34,7 +53,18 @@ def _runner_options(f):
         click.option("--pass-delay", type=float, default=None, help="Seconds between passes (default: the backoff)."),
         click.option("--timeout", type=float, default=300.0, show_default=True, help="Per-request HTTP timeout, seconds."),
         click.option("--system", default=None, help="System instruction sent with every prompt."),
-        click.option("--model", default=None, help="Gemini model (default gemini-2.5-flash)."),
+        click.option("--model", default=None, help="Gemini model (default: the catalogue's default, gemini-3.8-flash)."),
+        click.option("--temperature", type=float, default=None,
+                     help="Sampling temperature; not sent unless given (Google's Gemini 3 guide recommends the default 1.0)."),
+        click.option("--retry-permanent", is_flag=True, default=False,
+                     help="Also re-send ids whose last outcome was a permanent failure (400, blocked prompt, safety stop)."),
+        click.option("--trust-pickle", is_flag=True, default=False,
+                     help="Load .pkl files with plain pickle (runs any code they name). Only for pickles you made yourself; "
+                          "by default only pandas/numpy/pyarrow data is loaded and anything else becomes None."),
+        click.option("--checkpoint-every", type=int, default=100, show_default=True,
+                     help="Rewrite RESULTS.pkl during the run after this many new results (or --checkpoint-seconds)."),
+        click.option("--checkpoint-seconds", type=float, default=60.0, show_default=True,
+                     help="Rewrite RESULTS.pkl during the run at least this often, seconds."),
         click.option("--progress-every", type=float, default=30.0, show_default=True,
                      help="Seconds between plain progress lines when not on a terminal."),
     ]
@@ -43,8 +73,29 @@ def _runner_options(f):
     return f
 
 
-def _options(*, rpm, tpm, concurrency, max_attempts, request_attempts, retry_initial_delay, retry_max_delay,
-             pass_delay, system, model, progress_every, shard=None, backend="live", **_):
+def default_model() -> str:
+    """The catalogue's default Gemini model (``gemini-3.8-flash``, DESIGN.md, read 2026-12-01)."""
+    try:
+        from designsim.providers.catalogue import default_model as catalogue_default
+    except ImportError:  # until the models branch's catalogue is merged
+        return "gemini-3.8-flash"
+    return catalogue_default()
+
+
+def _context_window(model: str) -> int | None:
+    """The model's input window in tokens from the catalogue (``None`` if unknown)."""
+    try:
+        from designsim.providers.catalogue import context_window
+    except ImportError:  # until the models branch's catalogue is merged
+        return 1_048_576
+    window, _known = context_window(model)
+    return window
+
+
+def _options(*, rpm, rpm_max=None, tpm, concurrency, max_attempts, request_attempts, retry_initial_delay, retry_max_delay,
+             pass_delay, system, model, progress_every, temperature=None, retry_permanent=False, checkpoint_every=100,
+             checkpoint_seconds=60.0, shard=None, backend="live", batch_deadline=None, **_):
+    from designsim.batch.ratelimit import AUTO_MAX_RPM
     from designsim.batch.runner import RunOptions
     from designsim.errors import ConfigError
     from designsim.providers.retry import RetryPolicy
@@ -53,16 +104,20 @@ def _options(*, rpm, tpm, concurrency, max_attempts, request_attempts, retry_ini
         raise ConfigError("--request-attempts must be >= 1", field="request_attempts")
     policy = RetryPolicy(attempts=request_attempts, initial_delay_s=retry_initial_delay,
                          max_delay_s=max(retry_max_delay, retry_initial_delay))
-    return RunOptions(rpm=rpm, tpm=tpm, concurrency=concurrency, max_attempts=max_attempts, policy=policy,
-                      pass_delay_s=pass_delay, progress_every_s=progress_every, system=system, model=model,
-                      shard=shard, backend=backend)
+    model = model or default_model()
+    return RunOptions(rpm=_rpm(rpm), rpm_max=rpm_max or AUTO_MAX_RPM, tpm=tpm, concurrency=concurrency,
+                      max_attempts=max_attempts, policy=policy, pass_delay_s=pass_delay, progress_every_s=progress_every,
+                      system=system, model=model, temperature=temperature, retry_permanent=retry_permanent,
+                      context_window=_context_window(model), checkpoint_every=checkpoint_every,
+                      checkpoint_every_s=checkpoint_seconds, shard=shard, backend=backend,
+                      batch_deadline_s=batch_deadline)
 
 
-def _provider_factory(model: str | None, timeout: float):
+def _provider_factory(model: str | None, timeout: float, api_key: str | None = None):
     def build():
         from designsim.providers.gemini import GeminiProvider
 
-        return GeminiProvider(default_model=model, timeout_s=timeout)
+        return GeminiProvider(default_model=model, timeout_s=timeout, api_key=api_key)
 
     return build
 
@@ -83,21 +138,23 @@ def batch() -> None:
 @click.option("--shard", default=None, help="I/N: run only shard I of N (1-based, stable hash of the id).")
 @click.option("--backend", type=click.Choice(["live", "batch-api"]), default="live", show_default=True,
               help="live: rate-limited requests now; batch-api: Gemini Batch Mode (half price, up to 24 h; re-run to collect).")
-def run_cmd(input_path: Path, out_dir: Path, id_col: str, prompt_col: str, shard: str | None, timeout: float, **kw) -> int:
+@click.option("--batch-deadline", type=float, default=None,
+              help="With --backend batch-api: hours a Batch Mode job may stay unfinished; after that its ids are cancelled "
+                   "there and sent live (jobs stuck in PENDING are a known Gemini problem, python-genai #2974).")
+def run_cmd(input_path: Path, out_dir: Path, id_col: str, prompt_col: str, shard: str | None, timeout: float,
+            trust_pickle: bool, batch_deadline: float | None, **kw) -> int:
     """Run or resume a batch into OUT."""
-    from designsim.batch.runner import execute_run
-    from designsim.batch.tables import load_job, parse_shard
+    from designsim.batch.runner import run_batch
 
-    console = Console(stderr=True)
-    job = load_job(input_path, id_col=id_col, prompt_col=prompt_col)
-    shard_spec = parse_shard(shard)
-    if shard_spec:
-        job = job.shard(*shard_spec)
-    options = _options(shard=shard, **kw)
-    result = execute_run(job, out_dir, options, _provider_factory(options.model, timeout), console=console)
+    started = time.monotonic()
+    result = run_batch(input_path, out_dir, id_col=id_col, prompt_col=prompt_col, shard=shard, timeout_s=timeout,
+                       trust_pickle=trust_pickle, started=started,
+                       options=_options(shard=shard, batch_deadline=batch_deadline * 3600 if batch_deadline else None, **kw))
     s = result.summary
+    rate = f", rpm auto settled at {s.run.rpm_settled:g}" if s.run.rpm_mode == "auto" and s.run.rpm_settled else ""
     click.echo(f"{s.succeeded}/{s.total} succeeded, {s.failed} without a result; "
-               f"{s.run.requests} request(s) this run, {s.run.retries} retries, {s.duration_s:.1f}s -> {out_dir}")
+               f"{s.run.requests} request(s) this run, {s.run.retries} retries, {s.run.http_429} answered 429{rate}, "
+               f"{s.duration_s:.1f}s -> {out_dir}")
     if s.failures:
         click.echo("failures: " + ", ".join(f"{k}={v}" for k, v in sorted(s.failures.items())))
     if result.message:
