@@ -369,17 +369,50 @@ def write_table(frame: pd.DataFrame, path: Path, kind: str | None = None) -> Non
 
 def atomic_write_table(frame: pd.DataFrame, target: str | Path, *, backup: bool = False) -> Path | None:
     """Write ``frame`` to ``target`` atomically (format by ``target``'s
-    extension). With ``backup`` an existing file is first copied to
-    ``NAME.bak[.N]`` (:func:`designsim.fileio.backup_then_replace`), whose path
-    is returned."""
-    from designsim.fileio import atomic_write, backup_then_replace
+    extension). With ``backup`` an existing file is first kept as the one
+    rolling backup ``NAME.bak`` (replacing the previous one, so repeated
+    merges of a 140 MB table do not pile up ``.bak.N`` copies), whose path is
+    returned. The backup is a hard link where the file system allows (no
+    copy), made under a temp name and renamed, so it is never half-written."""
+    import os
+    import shutil
+
+    from designsim.fileio import atomic_write
 
     target = Path(target)
     kind = table_kind(target)
-    if backup:
-        return backup_then_replace(target, lambda p: write_table(frame, p, kind))
+    kept = None
+    if backup and target.exists():
+        kept = target.with_name(target.name + ".bak")
+        tmp = target.with_name(f".{kept.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(target, tmp)
+        except OSError:
+            shutil.copy2(target, tmp)
+        os.replace(tmp, kept)
     atomic_write(target, lambda p: write_table(frame, p, kind))
-    return None
+    return kept
+
+
+def stale_temp_files_of(target: str | Path, *, older_than_s: float = 60.0) -> list[Path]:
+    """Temp files a killed write of ``target`` (or of its backup) left beside
+    it (``.NAME.*.tmp``, ``.NAME.bak.*.tmp``) not touched for ``older_than_s``
+    seconds, so a write still running elsewhere is left alone."""
+    import time
+
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    now = time.time()
+    found = []
+    for path in target.parent.glob(f".{target.name}.*.tmp"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= older_than_s:
+                found.append(path)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def table_kind(path: str | Path) -> str:
