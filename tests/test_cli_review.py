@@ -90,8 +90,9 @@ def test_bad_rulebook_exits_2_with_location(tmp_path, capsys, realdata):
     assert "Traceback" not in err
 
 
-def test_live_review_without_key_is_inconclusive_exit_3(tmp_path, realdata, capsys):
+def test_live_review_without_key_is_a_config_error_exit_2(tmp_path, realdata, capsys):
+    # one meaning per error (issue 10): a missing key is configuration, exit 2 in every command
     rb = tmp_path / "r.yml"
     rb.write_text(RULEBOOK)
     code = main(["review", "--rulebook", str(rb), "--diff", str(realdata / "diffs/01-small-bugfix__PyGithub__e3321f0a.diff")])
-    assert code == 3 and "GEMINI_API_KEY" in capsys.readouterr().err
+    assert code == 2 and "GEMINI_API_KEY" in capsys.readouterr().err

@@ -172,7 +172,8 @@ def test_demo_through_the_real_genai_client(gemini_key):
     for req in requests:
         # a fresh session: one user turn, nothing else
         assert req.user_turns == 1 and len(req.contents) == 1
-        assert req.model == "gemini-2.5-flash"
+        assert req.model == "gemini-3.8-flash"
+        assert "temperature" not in req.generation_config  # none sent unless the rulebook sets one
         # the same leading bytes in every prompt (implicit prompt caching), evidence first
         assert req.prompt.encode().startswith(prefix)
         assert req.system == SYSTEM_INSTRUCTION  # one system instruction: judge calls share the cached prefix

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 from pydantic import BaseModel
 
-from designsim.errors import PermanentProviderError, QuotaExhausted, TransientProviderError, TruncatedReply
+from designsim.errors import ConfigError, PermanentProviderError, QuotaExhausted, TransientProviderError, TruncatedReply
 from designsim.providers.base import GenerationRequest
 from designsim.providers.gemini import GeminiProvider, parse_duration
 from designsim.providers.retry import RetryingProvider, RetryPolicy
@@ -23,14 +23,15 @@ def run(coro):
 
 def test_one_user_turn_system_instruction_and_usage(gemini_key):
     with FakeGeminiServer(lambda r: text_reply("hello", input_tokens=12, output_tokens=3)) as server:
-        provider = GeminiProvider(default_model="gemini-2.5-flash")
+        provider = GeminiProvider(default_model="gemini-3.8-flash")
         done = run(provider.generate(GenerationRequest(prompt="hi there", system="be brief", temperature=0.2)))
     assert done.text == "hello"
     assert (done.usage.input_tokens, done.usage.output_tokens) == (12, 3)
     (req,) = server.generate_requests()
     assert req.user_turns == 1 and len(req.contents) == 1
     assert req.prompt == "hi there" and req.system == "be brief"
-    assert req.model == "gemini-2.5-flash"
+    assert req.model == "gemini-3.8-flash"
+    assert done.model_version == "gemini-3.8-flash"
     assert req.headers.get("x-goog-api-key") == gemini_key
 
 
@@ -105,8 +106,19 @@ def test_bad_api_key_is_not_retried(gemini_key, realdata):
     from designsim.testing import FakeReply
 
     with FakeGeminiServer(lambda r: FakeReply(400, body)) as server:
-        with pytest.raises(QuotaExhausted, match="refused"):
+        with pytest.raises(PermanentProviderError, match="refused") as info:
             run(RetryingProvider(GeminiProvider(), FAST).generate(GenerationRequest(prompt="p")))
+    assert info.value.reason == "auth" and not isinstance(info.value, QuotaExhausted)
+    assert len(server.generate_requests()) == 1
+
+
+@pytest.mark.parametrize("code,status", [(401, "UNAUTHENTICATED"), (403, "PERMISSION_DENIED")])
+def test_401_403_are_permanent_not_quota(gemini_key, code, status):
+    with FakeGeminiServer(lambda r: error_reply(code, status, "Method doesn't allow unregistered callers.")) as server:
+        with pytest.raises(PermanentProviderError) as info:
+            run(RetryingProvider(GeminiProvider(), FAST).generate(GenerationRequest(prompt="p")))
+    assert info.value.reason == "auth" and info.value.status == code
+    assert not isinstance(info.value, QuotaExhausted)
     assert len(server.generate_requests()) == 1
 
 
@@ -121,9 +133,12 @@ def test_json_response_schema_parsed(gemini_key):
     assert server.generate_requests()[0].wants_json
 
 
-def test_missing_key_is_quota_exhausted():
-    with pytest.raises(QuotaExhausted, match="GEMINI_API_KEY"):
+def test_missing_key_is_a_config_error(monkeypatch):
+    for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GOOGLE_CLOUD_PROJECT"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match="GEMINI_API_KEY") as info:
         GeminiProvider()
+    assert info.value.exit_code == 2
 
 
 def test_parse_duration():

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "init": "designsim.kit.cli:init",
     "test": "designsim.kit.cli:test_rulebook",
     "components": "designsim.kit.cli:components",
+    "models": "designsim.commands.models:models",
 }
 
 HELP = {
@@ -42,6 +43,7 @@ HELP = {
     "init": "Create a rulebook and PR workflow from the starter-kit worksheets.",
     "test": "Run a rulebook's regression suite of labelled outputs.",
     "components": "Manage the persona/protocol/constraint component library.",
+    "models": "List the Gemini model catalogue: limits, thinking, prices, lifecycle.",
 }
 
 

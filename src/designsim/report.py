@@ -161,6 +161,53 @@ def mermaid(review: Review) -> str:
     return "\n".join(lines)
 
 
+def usage_line(review: Review) -> str:
+    """Tokens and cost for the comment's footer: input (with the cached part),
+    output (with the thinking part), total, and the cost in USD from the
+    rulebook's pricing or the model catalogue (``price unverified`` when the
+    catalogue marks it so; ``cost unknown`` when no price is known)."""
+    u = review.usage
+    parts = [f"Tokens: {u.input_tokens:,} in ({u.cached_tokens:,} cached), {u.output_tokens:,} out"
+             + (f" ({u.thinking_tokens:,} thinking)" if u.thinking_tokens else "") + f", {u.total_tokens:,} total"]
+    if review.cost is not None:
+        unverified = " (price unverified)" if review.cost_verified is False else ""
+        parts.append(f"cost {review.cost:.4f} {review.currency or 'USD'}{unverified}")
+    elif review.cost_note:
+        parts.append("cost unknown")
+    return " · ".join(parts)
+
+
+def models_line(review: Review) -> str:
+    """"model `X`, judge `Y`", or "requested `X`, answered by `Y`" when the service
+    said another model answered (``modelVersion``)."""
+    def one(label: str, model: str) -> str:
+        answered = review.answered_by.get(model)
+        if answered:
+            return f"{label} requested `{model}`, answered by " + ", ".join(f"`{a}`" for a in answered)
+        return f"{label} `{model}`"
+
+    return one("model", review.model) + ", " + one("judge", review.judge_model)
+
+
+def run_notes(review: Review) -> list[str]:
+    """Notes under the stage list: a substituted model and a limit that stopped calls (with what was spent)."""
+    notes = []
+    for requested, answered in review.answered_by.items():
+        notes.append(f"Requested `{requested}`, answered by {', '.join(f'`{a}`' for a in answered)} "
+                     "(Gemini's modelVersion): results and cost are those of the answering model.")
+    if review.stopped:
+        spent = f"{review.usage.total_tokens:,} tokens"
+        if review.cost is not None:
+            spent += f", {review.cost:.4f} {review.currency or 'USD'}"
+        budget = ""
+        if review.budget:
+            caps = [f"${review.budget['max_usd']:.2f}" if review.budget.get("max_usd") else "",
+                    f"{review.budget['max_tokens']:,} tokens" if review.budget.get("max_tokens") else ""]
+            budget = " of a budget of " + " / ".join(c for c in caps if c)
+        notes.append(f"Stopped: {review.stopped}. Spent {spent}{budget}.")
+    return notes
+
+
 def render_markdown(review: Review, *, library: PromptLibrary | None = None, max_chars: int = GITHUB_COMMENT_LIMIT,
                     notice: str | None = None) -> str:
     """The PR comment for ``review``, at most ``max_chars`` characters.
@@ -178,6 +225,7 @@ def render_markdown(review: Review, *, library: PromptLibrary | None = None, max
         text = library.render(
             "comment.md.j2", review=review, marker=marker, mermaid=mermaid(review), verdict_icon=VERDICT_ICON[review.verdict],
             outcome_icon=OUTCOME_ICON, matrix_table=matrix_table, output_limit=output_limit,
+            usage_line=usage_line(review), models_line=models_line(review), run_notes=run_notes(review),
             show_history=show_history, reason_limit=reason_limit, notice=notice,
         )
         if len(text) <= max_chars:

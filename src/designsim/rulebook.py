@@ -25,9 +25,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from designsim.errors import ConfigError
 from designsim.evidence import EvidenceSettings
+from designsim.providers.catalogue import DEFAULT_MODEL
 
 DEFAULT_RULEBOOK = ".simulation.yml"
-DEFAULT_MODEL = "gemini-2.5-flash"
+#: ``thinking:`` values a rulebook or stage may set (mapped per model by the provider).
+Thinking = Literal["low", "medium", "high"]
 _ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 Format = Literal["pathways", "flaw", "custom"]
@@ -119,6 +121,8 @@ class Stage(_Strict):
     sections: list[str] | None = None
     depends_on: list[str] = []
     persona: PersonaSpec | None = None
+    #: reasoning effort for this stage, overriding the rulebook's ``thinking``
+    thinking: Thinking | None = None
 
 
 class Synthesis(_Strict):
@@ -173,11 +177,31 @@ class Policy(_Strict):
 
 
 class Pricing(_Strict):
-    """Prices for the cost line of the report, per million tokens."""
+    """Prices for the cost line of the report, per million tokens. Without it the
+    model catalogue's prices apply (``designsim models``). ``cached_input_per_million``
+    prices input tokens served from Gemini's cache (default: the input price)."""
 
     input_per_million: float = Field(ge=0)
     output_per_million: float = Field(ge=0)
+    cached_input_per_million: float | None = Field(None, ge=0)
     currency: str = "USD"
+
+
+class Budget(_Strict):
+    """A hard cap on one review's spend. Before each model call, if the worst case
+    (the prompt's tokens plus the call's ``max_output_tokens``) would cross
+    ``max_usd`` (USD, at the rulebook's ``pricing`` or the catalogue's price) or
+    ``max_tokens`` (input + output tokens, all calls), the call is not made and
+    that stage is inconclusive, "budget reached"."""
+
+    max_usd: float | None = Field(None, gt=0)
+    max_tokens: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _something(self) -> "Budget":
+        if self.max_usd is None and self.max_tokens is None:
+            raise ValueError("budget needs max_usd, max_tokens or both")
+        return self
 
 
 class Rulebook(_Strict):
@@ -199,11 +223,15 @@ class Rulebook(_Strict):
     synthesis: Synthesis | None = None
     scorecard: ScorecardSettings = ScorecardSettings()
     model: str = DEFAULT_MODEL
-    temperature: float = Field(0.4, ge=0.0, le=2.0)
+    #: ``None`` (the default) sends no temperature: Gemini 3 is tuned for its default 1.0
+    temperature: float | None = Field(None, ge=0.0, le=2.0)
+    #: reasoning effort (``low``/``medium``/``high``); ``None`` keeps the model's default
+    thinking: Thinking | None = None
     max_output_tokens: int = Field(8192, ge=256, le=65_536)
     concurrency: int = Field(3, ge=1, le=16)
     policy: Policy = Policy()
     pricing: Pricing | None = None
+    budget: Budget | None = None
 
     @model_validator(mode="after")
     def _graph(self) -> "Rulebook":

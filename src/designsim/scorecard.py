@@ -382,6 +382,7 @@ async def judge(
     label: str,
     model: str | None = None,
     attempts: int = 2,
+    temperature: float | None = None,
 ) -> tuple[list[CriterionResult], bool, int, Usage, list[dict]]:
     """Ask the judge, each time in a fresh session, until it gives a usable
     verdict or ``attempts`` are spent.
@@ -395,7 +396,8 @@ async def judge(
     error = True
     used = 0
     for used in range(1, attempts + 1):
-        request = GenerationRequest(prompt=prompt, system=system, model=model, temperature=0.0,
+        # no temperature unless the rulebook sets one: stability comes from pinned answers and samples
+        request = GenerationRequest(prompt=prompt, system=system, model=model, temperature=temperature,
                                     response_schema=JudgeReply, label=label, max_output_tokens=4096)
         completion = await provider.generate(request)
         usage = usage + completion.usage

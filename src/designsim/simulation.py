@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from designsim import __version__
-from designsim.errors import ConfigError, ProviderError, QuotaExhausted, TruncatedReply
+from designsim.errors import BudgetExhausted, ConfigError, ProviderError, QuotaExhausted, TruncatedReply, limit_reason
 from designsim.matrix import DecisionMatrix, extract_matrices
 from designsim.prompts import SYSTEM_INSTRUCTION, PromptLibrary, fence_safe
 from designsim.providers.base import GenerationRequest, Provider, Usage
@@ -116,6 +116,15 @@ class Review(BaseModel):
     usage: Usage
     cost: float | None = None
     currency: str | None = None
+    #: False when a price used is marked unverified in the model catalogue; ``cost_note`` says why a cost is missing
+    cost_verified: bool | None = None
+    cost_note: str = ""
+    #: requested model -> the ``modelVersion`` values that answered instead (empty when every answer came from it)
+    answered_by: dict[str, list[str]] = {}
+    #: the limit that stopped model calls, named ("daily quota reached", "spend cap reached", "budget reached"), if any
+    stopped: str | None = None
+    #: the rulebook's budget and what was spent against it: {max_usd, max_tokens, spent_usd, spent_tokens, refused_calls}
+    budget: dict[str, Any] | None = None
     evidence: EvidenceSummary
     inputs_hash: str
     started_at: str
@@ -163,6 +172,8 @@ class ResolvedStage:
     depends_on: list[str]
     persona: str
     is_synthesis: bool = False
+    #: reasoning effort for this stage (the stage's own, else the rulebook's; None = model default)
+    thinking: str | None = None
 
 
 @dataclass
@@ -218,12 +229,13 @@ def resolve_plan(rulebook: Rulebook, evidence_text: str, library: PromptLibrary 
         if fmt == "custom" and not sections:
             raise ConfigError(f"stage {stage.id!r} uses format 'custom' but no sections are given", field=f"stages.{stage.id}.sections")
         persona = _persona_text(stage.persona, library, default_persona_name) if stage.persona else base_persona
-        stages.append(ResolvedStage(stage.id, stage.title, stage.focus, fmt, list(sections), list(stage.depends_on), persona))
+        stages.append(ResolvedStage(stage.id, stage.title, stage.focus, fmt, list(sections), list(stage.depends_on), persona,
+                                    thinking=stage.thinking or rulebook.thinking))
     if rulebook.synthesis:
         syn = rulebook.synthesis
         persona = _persona_text(syn.persona, library, default_persona_name) if syn.persona else base_persona
         stages.append(ResolvedStage(syn.id, syn.title, syn.focus, syn.format, list(syn.sections or []),
-                                    [s.id for s in rulebook.stages], persona, is_synthesis=True))
+                                    [s.id for s in rulebook.stages], persona, is_synthesis=True, thinking=rulebook.thinking))
     effective = rulebook.model_copy(update={"constraints": constraints})
     return ReviewPlan(effective, evidence_text, stages, constraints, protocol, library, evidence_summary or EvidenceSummary())
 
@@ -296,7 +308,7 @@ async def grade_output(plan: ReviewPlan, stage: ResolvedStage, output: str, prov
     async with slot:
         results, error, used, usage, transcripts = await judge(
             provider, prompt, system=SYSTEM_INSTRUCTION, criteria=criteria, output=output, label=label,
-            model=plan.judge_model, attempts=rb.scorecard.grade_attempts,
+            model=plan.judge_model, attempts=rb.scorecard.grade_attempts, temperature=rb.temperature,
         )
     return Scorecard(format=stage.format, passed=not error and all(r.passed for r in results), checks=checks,
                      criteria=results, grader_error=error, judge_attempts=used, judge_usage=usage,
@@ -329,6 +341,8 @@ class _Run:
     t0: float
     #: set when a quota will not refill within the run: no further model calls
     halted: str | None = None
+    #: every limit that stopped a call (named, for the summary)
+    limits: set[str] = field(default_factory=set)
 
 
 async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
@@ -356,7 +370,7 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
             request = GenerationRequest(
                 prompt=prompt, system=SYSTEM_INSTRUCTION, model=plan.rulebook.model,
                 temperature=plan.rulebook.temperature, max_output_tokens=plan.rulebook.max_output_tokens,
-                label=f"stage:{stage.id}", metadata={"attempt": number},
+                label=f"stage:{stage.id}", metadata={"attempt": number}, thinking=stage.thinking,
             )
             try:
                 async with slot:
@@ -366,9 +380,16 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
                 attempt.finished_s = time.monotonic() - t0
                 notes = ["the previous reply was cut off at the output-token limit: be more concise"]
                 continue
+            except BudgetExhausted as exc:  # the hard cap: no call was made
+                attempt.error = str(exc)
+                attempt.finished_s = time.monotonic() - t0
+                result.outcome, result.reason = "inconclusive", str(exc)
+                run.limits.add(limit_reason(exc))
+                return
             except ProviderError as exc:  # unavailable, quota, blocked prompt: no point re-asking
                 if isinstance(exc, QuotaExhausted):
-                    run.halted = f"model quota exhausted ({exc.reason})"
+                    run.halted = limit_reason(exc)
+                    run.limits.add(run.halted)
                 attempt.error = str(exc)
                 attempt.finished_s = time.monotonic() - t0
                 result.outcome, result.reason = "inconclusive", f"model unavailable: {exc}"
@@ -380,7 +401,10 @@ async def _run_stage(plan: ReviewPlan, stage: ResolvedStage, run: _Run) -> None:
                 card = await grade_output(plan, stage, completion.text, provider, label=f"judge:{stage.id}", call_slot=slot)
             except ProviderError as exc:
                 if isinstance(exc, QuotaExhausted):
-                    run.halted = f"model quota exhausted ({exc.reason})"
+                    run.halted = limit_reason(exc)
+                    run.limits.add(run.halted)
+                elif isinstance(exc, BudgetExhausted):
+                    run.limits.add(limit_reason(exc))
                 attempt.finished_s = time.monotonic() - t0
                 result.outcome, result.reason = "inconclusive", f"grader unavailable: {exc}"
                 result.final_output = completion.text
@@ -452,26 +476,40 @@ def inputs_hash(plan: ReviewPlan, *, head_sha: str | None = None) -> str:
 
 async def run_review(plan: ReviewPlan, provider: Provider, *, head_sha: str | None = None) -> Review:
     """Run every stage of ``plan`` against ``provider`` and decide the verdict."""
+    from designsim.providers.metering import BudgetLimits, MeteredProvider
+
     t0 = time.monotonic()
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    rb = plan.rulebook
+    limits = BudgetLimits(rb.budget.max_usd, rb.budget.max_tokens) if rb.budget else None
+    provider = MeteredProvider(provider, default_model=rb.model, limits=limits, pricing=rb.pricing,
+                               models=list(dict.fromkeys([rb.model, plan.judge_model])))
     results = {s.id: StageResult(id=s.id, title=s.title, format=s.format, depends_on=s.depends_on, is_synthesis=s.is_synthesis)
                for s in plan.stages}
-    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(plan.rulebook.concurrency), t0)
+    run = _Run(provider, results, {s.id: asyncio.Event() for s in plan.stages}, asyncio.Semaphore(rb.concurrency), t0)
     await asyncio.gather(*(_run_stage(plan, s, run) for s in plan.stages))
     stages = [results[s.id] for s in plan.stages]
     verdict, summary = decide(plan.rulebook, stages)
     usage = Usage()
     for s in stages:
         usage = usage + s.usage
-    cost = currency = None
-    if plan.rulebook.pricing:
-        p = plan.rulebook.pricing
-        cost = round(usage.input_tokens / 1e6 * p.input_per_million + usage.output_tokens / 1e6 * p.output_per_million, 6)
-        currency = p.currency
+    # cost: the rulebook's pricing, else the model catalogue (cached input and thinking at their rates)
+    spent = provider.cost()
+    currency = (rb.pricing.currency if rb.pricing else "USD") if spent.usd is not None else None
+    stopped = "; ".join(sorted(run.limits)) or None
+    if stopped:
+        summary = f"{summary} — stopped: {stopped}"
+    budget = None
+    if rb.budget:
+        budget = {"max_usd": rb.budget.max_usd, "max_tokens": rb.budget.max_tokens, "spent_usd": round(provider.spent_usd(), 6),
+                  "spent_tokens": provider.meter.total.total_tokens, "refused_calls": provider.meter.refused}
     return Review(
         rulebook=plan.rulebook.name, model=plan.rulebook.model, judge_model=plan.judge_model, verdict=verdict,
         exit_code=EXIT_CODES[verdict], summary=summary, stages=stages, waves=plan_waves(plan.rulebook), usage=usage,
-        cost=cost, currency=currency, evidence=plan.evidence_summary, inputs_hash=inputs_hash(plan, head_sha=head_sha),
+        cost=spent.usd, currency=currency, cost_verified=spent.verified if spent.usd is not None else None,
+        cost_note=spent.note if spent.usd is None else ("" if spent.verified else "price unverified: " + spent.source),
+        answered_by=provider.meter.substitutions(), stopped=stopped, budget=budget,
+        evidence=plan.evidence_summary, inputs_hash=inputs_hash(plan, head_sha=head_sha),
         started_at=started, duration_s=round(time.monotonic() - t0, 3), head_sha=head_sha,
     )
 

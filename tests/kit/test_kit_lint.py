@@ -148,7 +148,7 @@ def test_huge_scenario_exceeds_the_window_and_points_at_it():
     report = lint_text(text, "r.yml")
     (error,) = [e for e in report.errors if e.code == "context-window"]
     assert error.field == "scenario" and error.line == _line_of(text, "scenario:")
-    assert "exceeds gemini-2.5-flash's context window of 1,048,576" in error.message
+    assert "exceeds gemini-3.8-flash's context window of 1,048,576" in error.message
     assert report.exit_code == 2
 
 
@@ -174,8 +174,8 @@ def test_half_the_window_is_advice_and_unknown_models_are_assumed():
     assert {"large-prompt", "unknown-model"} <= set(_codes(report.advice))
     unknown = next(a for a in report.advice if a.code == "unknown-model")
     assert "assuming 1,048,576" in unknown.message
-    assert context_window("gemini-2.5-flash-preview-09-2025") == (1_048_576, True)
-    assert set(CONTEXT_WINDOWS) == {"gemini-2.5-pro", "gemini-2.5-flash", "gemini-2.5-flash-lite"}
+    assert context_window("gemini-3.8-flash-001") == (1_048_576, True)
+    assert {"gemini-3.8-flash", "gemini-3.7-flash", "gemini-3.5-flash-lite", "gemini-3.1-pro-preview"} <= set(CONTEXT_WINDOWS)
 
 
 # ------------------------------------------------------------------ advice

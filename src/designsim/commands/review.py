@@ -50,8 +50,9 @@ def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None
         atomic_write_text(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
     if hasattr(provider, "save"):
         provider.save()
+    cost = f", {review.cost:.4f} {review.currency}" if review.cost is not None else ""
     click.echo(f"designsim: {review.verdict.upper()} — {review.summary} "
-               f"({review.usage.total_tokens:,} tokens)", err=True)
+               f"({review.usage.total_tokens:,} tokens{cost})", err=True)
     return review.exit_code
 
 
@@ -70,10 +71,15 @@ def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None
               help="Directory of templates/components overriding the bundled ones [default: REPO/.designsim/prompts if it exists].")
 @click.option("--pr-title", help="Pull-request title to include as (untrusted) evidence.")
 @click.option("--pr-body", help="Pull-request body to include as (untrusted) evidence.")
-def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, cassette, record, model, prompts_dir, pr_title, pr_body) -> int:
+@click.option("--estimate", is_flag=True,
+              help="Count tokens with countTokens and print the cost estimate as JSON; no generation call is made.")
+def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, cassette, record, model, prompts_dir, pr_title, pr_body,
+           estimate) -> int:
     """Run a rulebook's staged simulations on a diff, grade them, print the decision-matrix comment.
 
-    Exit 0 pass, 1 fail, 2 bad input or configuration, 3 inconclusive.
+    Exit 0 pass, 1 fail, 2 bad input or configuration, 3 inconclusive. With
+    --estimate: print {"stages": [{"id", "input_tokens", "max_output_tokens",
+    "estimated_usd"}], "total_usd"} and exit 0, having spent nothing.
     """
     from designsim.evidence import git_diff, load_diff_bytes
     from designsim.prompts import PromptLibrary
@@ -90,6 +96,12 @@ def review(rulebook_path, diff_path, git_range, repo, out, json_out, provider, c
         prompts_dir = Path(repo) / ".designsim" / "prompts"  # the repository's own components, as lint and test use
     plan = build_plan(rulebook, raw, pr_title=pr_title, pr_body=pr_body, workdir=repo,
                       library=PromptLibrary(prompts_dir), source=diff_path or git_range)
+    if estimate:
+        from designsim.estimate import estimate_review_sync
+
+        result = estimate_review_sync(plan, _provider(provider, cassette, model or rulebook.model, None))
+        _write(out, json.dumps(result, indent=2) + "\n")
+        return 0
     return _run_and_report(plan, _provider(provider, cassette, model or rulebook.model, record), out=out, json_out=json_out)
 
 

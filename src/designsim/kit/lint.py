@@ -13,7 +13,7 @@ Three kinds of finding, in this order:
    a simulation, a stage that asks several questions (split it) or builds on
    another stage's output without ``depends_on`` (chain it), too few pathways…
 3. **Stage sizes** — each stage's estimated prompt in tokens against the
-   context window of its model (:data:`CONTEXT_WINDOWS`).
+   context window of its model (from the model catalogue, ``designsim models``).
 
 Prompt-size estimate (tokens, :func:`designsim.evidence.estimate_tokens`,
 4 characters per token): the stage prompt rendered with empty evidence, plus
@@ -40,30 +40,59 @@ from designsim.evidence import estimate_tokens
 from designsim.prompts import PromptLibrary
 from designsim.rulebook import ComponentRef, Rulebook, RulebookError, YamlPositions, parse_rulebook
 
-#: Input-token context windows of the models a rulebook may name (tokens).
-#: Source: Gemini API documentation, *Models* page ("Input token limit
-#: 1,048,576" for each of these). A model not listed is assumed to have
-#: :data:`DEFAULT_CONTEXT_WINDOW`, and lint says so in its advice.
-CONTEXT_WINDOWS: dict[str, int] = {
-    "gemini-2.5-pro": 1_048_576,
-    "gemini-2.5-flash": 1_048_576,
-    "gemini-2.5-flash-lite": 1_048_576,
-}
+def _catalogue_windows() -> dict[str, int]:
+    from designsim.providers.catalogue import load_catalogue
+
+    return {m.id: m.context_window for m in load_catalogue().models}
+
+
+#: Input-token context windows of the models a rulebook may name (tokens), read
+#: from the one source of truth, the model catalogue (``providers/models.yml``;
+#: Gemini API *Models* pages, read 2026-12-01). A model not listed is assumed to
+#: have :data:`DEFAULT_CONTEXT_WINDOW`, and lint says so in its advice.
+CONTEXT_WINDOWS: dict[str, int] = _catalogue_windows()
 DEFAULT_CONTEXT_WINDOW = 1_048_576
 #: Above this share of the window a prompt is legal but advised against.
 LARGE_PROMPT_SHARE = 0.5
 
 
 def context_window(model: str) -> tuple[int, bool]:
-    """``(tokens, known)`` for ``model``: the longest entry of
-    :data:`CONTEXT_WINDOWS` that the name equals or starts with (so dated
-    previews such as ``gemini-2.5-flash-preview-09-2025`` count as their
-    family); otherwise ``(DEFAULT_CONTEXT_WINDOW, False)``."""
-    name = model.removeprefix("models/").strip().lower()
-    for known in sorted(CONTEXT_WINDOWS, key=len, reverse=True):
-        if name == known or name.startswith(known + "-"):
-            return CONTEXT_WINDOWS[known], True
-    return DEFAULT_CONTEXT_WINDOW, False
+    """``(tokens, known)`` for ``model`` from the model catalogue (dated or
+    numbered versions such as ``gemini-3.8-flash-001`` count as their base id);
+    otherwise ``(DEFAULT_CONTEXT_WINDOW, False)``."""
+    from designsim.providers.catalogue import context_window as catalogue_window
+
+    return catalogue_window(model, DEFAULT_CONTEXT_WINDOW)
+
+
+def model_advice(rb: Rulebook, where: "_Where") -> list[Finding]:
+    """Advice about the models a rulebook names (issue 10): a deprecated or shut-down
+    id (with the date and the replacement, from the catalogue), a temperature below
+    1.0 on a Gemini 3 model (quoting Google's Gemini 3 guidance), and a ``thinking``
+    level the model does not accept."""
+    from designsim.providers.catalogue import (GEMINI3_TEMPERATURE_GUIDANCE, is_gemini3_or_later, lifecycle_warning,
+                                               lookup, thinking_config)
+
+    out: list[Finding] = []
+    judge_model = rb.scorecard.judge_model
+    for model, path in [(rb.model, ("model",))] + ([(judge_model, ("scorecard", "judge_model"))] if judge_model else []):
+        warning = lifecycle_warning(model)
+        if warning:
+            out.append(where.finding("model-lifecycle", warning, path, key=False))
+    if rb.temperature is not None and rb.temperature < 1.0 and is_gemini3_or_later(rb.model):
+        info = lookup(rb.model)
+        ignored = " (and this model ignores custom temperatures)" if info and info.temperature.ignored else ""
+        out.append(where.finding("low-temperature", f"temperature {rb.temperature} on {rb.model}: {GEMINI3_TEMPERATURE_GUIDANCE}; "
+                                 f"remove `temperature` to send none{ignored}", ("temperature",), key=False))
+    levels = [(rb.thinking, ("thinking",))] + [(s.thinking, ("stages", i, "thinking")) for i, s in enumerate(rb.stages)]
+    for level, path in levels:
+        if level is None:
+            continue
+        try:
+            thinking_config(rb.model, level)
+        except ConfigError as exc:
+            out.append(where.finding("thinking", exc.message, path, key=False))
+    return out
 
 
 # --------------------------------------------------------------------------- results
@@ -284,7 +313,7 @@ def stage_sizes(rb: Rulebook, library: PromptLibrary, where: _Where, *,
     for model in {rb.model, plan.judge_model}:
         windows[model] = (window_override, True) if window_override else context_window(model)
         if not windows[model][1]:
-            advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's context-window table; "
+            advice.append(where.finding("unknown-model", f"model {model!r} is not in designsim's model catalogue (`designsim models`); "
                                         f"assuming {DEFAULT_CONTEXT_WINDOW:,} input tokens", ("model",), key=False))
     evidence_budget = rb.evidence.max_tokens
     ids = [s.id for s in rb.stages]
@@ -457,6 +486,7 @@ def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]
     if len(rb.stages) >= 2 and rb.synthesis is None:
         out.append(where.finding("no-synthesis", f"{len(rb.stages)} stages and no synthesis: a final synthesis integrates their "
                                  "insights and may show one makes another unnecessary (seed 002 Appendix H)", ("stages",)))
+    out += model_advice(rb, where)
     return out
 
 

@@ -14,9 +14,10 @@ __all__ = ["Completion", "GenerationRequest", "Provider", "Usage", "make_provide
 def make_provider(name: str, *, model: str | None = None, cassette: str | None = None, **kwargs) -> Provider:
     """Build a provider by CLI name: ``gemini`` or ``replay`` (needs ``cassette``).
 
-    Raises :class:`designsim.errors.ConfigError` for an unknown name or a
-    missing cassette, :class:`designsim.errors.QuotaExhausted` when ``gemini``
-    has no API key.
+    Raises :class:`designsim.errors.ConfigError` (exit 2) for an unknown name,
+    a missing cassette, or ``gemini`` with neither an API key nor a Vertex AI
+    project. ``kwargs`` go to :class:`~designsim.providers.gemini.GeminiProvider`
+    (``api_key``, ``timeout_s``, ``settings``, ``vertex_project``, ``vertex_location``).
     """
     from designsim.errors import ConfigError
 

@@ -22,6 +22,9 @@ class GenerationRequest:
     ``response_schema`` a pydantic model class asking for JSON output (the
     completion's ``parsed`` is then a dict validated against it, or ``None``).
     ``label`` names the call in logs and transcripts (stage id, prompt id).
+    ``thinking`` is ``low``/``medium``/``high`` or ``None`` for the model's
+    default; the Gemini provider maps it per model (level on Gemini 3+, budget
+    on 2.5). ``temperature`` ``None`` means none is sent.
     """
 
     prompt: str
@@ -31,18 +34,22 @@ class GenerationRequest:
     max_output_tokens: int | None = None
     response_schema: type[BaseModel] | None = None
     label: str = ""
+    thinking: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 class Usage(BaseModel):
     """Token counts of one call (tokens). ``cached_tokens`` is the part of the
-    input served from Gemini's implicit prompt cache."""
+    input served from Gemini's implicit prompt cache (``cachedContentTokenCount``);
+    ``thinking_tokens`` the part of the output spent thinking (``thoughtsTokenCount``,
+    billed as output)."""
 
     model_config = ConfigDict(extra="forbid")
 
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0
+    thinking_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -53,6 +60,7 @@ class Usage(BaseModel):
             input_tokens=self.input_tokens + other.input_tokens,
             output_tokens=self.output_tokens + other.output_tokens,
             cached_tokens=self.cached_tokens + other.cached_tokens,
+            thinking_tokens=self.thinking_tokens + other.thinking_tokens,
         )
 
 
@@ -64,7 +72,8 @@ class Completion(BaseModel):
     caller must treat that as a failure, never a pass); ``latency_s`` wall
     seconds for the successful HTTP exchange; ``attempts`` how many HTTP
     requests it took (1 = no retry); ``finish_reason`` as Gemini says it
-    (``STOP``).
+    (``STOP``). ``model`` is the id requested, ``model_version`` the
+    ``modelVersion`` the service says answered (empty when it did not say).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -75,6 +84,7 @@ class Completion(BaseModel):
     latency_s: float = 0.0
     finish_reason: str = "STOP"
     model: str = ""
+    model_version: str = ""
     attempts: int = 1
 
 

@@ -18,15 +18,17 @@ Facts relied on (google-genai 3.4, Gemini REST docs):
 
 from __future__ import annotations
 
-import os
+import asyncio
 import re
 import time
 from typing import Any
 
-from designsim.errors import PermanentProviderError, QuotaExhausted, TransientProviderError, TruncatedReply
+from designsim.errors import (ConfigError, ModelUnavailable, PermanentProviderError, QuotaExhausted, SpendCapReached,
+                              TransientProviderError, TruncatedReply)
 from designsim.providers.base import Completion, GenerationRequest, Usage
+from designsim.providers.catalogue import DEFAULT_MODEL, lookup, replacement_for, thinking_config
+from designsim.providers.client import ClientSettings, api_key_from_env, build_client, settings_from_env
 
-DEFAULT_MODEL = "gemini-2.5-flash"
 #: HTTP statuses worth another try (Gemini's documented transient errors).
 TRANSIENT_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 _OK_FINISH = {"STOP", "FINISH_REASON_UNSPECIFIED", ""}
@@ -47,12 +49,6 @@ def _mapped_errors() -> tuple[type[BaseException], ...]:
 
 
 _MAPPED_ERRORS = _mapped_errors()
-
-
-def api_key_from_env(env: os._Environ | dict | None = None) -> str | None:
-    """The Gemini API key from ``GEMINI_API_KEY`` or else ``GOOGLE_API_KEY``."""
-    env = os.environ if env is None else env
-    return env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
 
 
 def parse_duration(value: str | None) -> float | None:
@@ -79,31 +75,66 @@ def retry_delay_from_error(body: Any) -> float | None:
     return None
 
 
-def is_daily_quota(body: Any) -> bool:
-    """True when a 429's ``QuotaFailure`` names a per-day quota."""
+def _quota_ids(body: Any) -> list[str]:
+    ids: list[str] = []
     for detail in _details(body):
         if detail.get("@type", "").endswith("google.rpc.QuotaFailure"):
-            for violation in detail.get("violations") or []:
-                if "perday" in str(violation.get("quotaId", "")).lower():
-                    return True
-    return False
+            ids += [str(v.get("quotaId", "")) for v in detail.get("violations") or []]
+    return ids
 
 
-def map_api_error(exc: Exception) -> Exception:
+def is_daily_quota(body: Any) -> bool:
+    """True when a 429's ``QuotaFailure`` names a per-day quota."""
+    return any("perday" in q.lower() for q in _quota_ids(body))
+
+
+def is_spend_cap(body: Any, message: str = "") -> bool:
+    """True when a 429 is a spend cap (Gemini's per-10-minute spend limits) rather
+    than a request/token rate limit: a ``QuotaFailure`` quota id naming spend or
+    cost, or a message saying "spend cap" / "spending limit"."""
+    if any(("spend" in q.lower() or "cost" in q.lower()) for q in _quota_ids(body)):
+        return True
+    return bool(re.search(r"spend(ing)?[ _-]?(cap|limit)", message, re.IGNORECASE))
+
+
+def _names_model(message: str, model: str | None) -> bool:
+    text = message.lower()
+    return "model" in text or bool(model and model.lower() in text)
+
+
+def map_api_error(exc: Exception, *, model: str | None = None) -> Exception:
     """Translate a google-genai ``APIError`` (or an httpx transport error) into
-    our error tree. Returns the new exception; the caller raises it ``from exc``."""
+    our error tree. Returns the new exception; the caller raises it ``from exc``.
+
+    One meaning per error: 429 per-minute → ``TransientProviderError`` with the
+    server's ``retryDelay``; 429 per-day → ``QuotaExhausted`` (``quota:daily``);
+    429 spend cap → :class:`SpendCapReached` (``spend-cap``); 401/403 and a
+    refused key → ``PermanentProviderError`` (``auth``); 404 NOT_FOUND naming the
+    model → :class:`ModelUnavailable` (a configuration error, exit 2, naming the
+    replacement from the catalogue).
+    """
     from google.genai import errors as genai_errors
 
     if isinstance(exc, genai_errors.APIError):
         code = int(exc.code or 0)
         body = exc.details
-        message = f"Gemini API {code} {exc.status or ''}: {exc.message or ''}".strip()
+        text = exc.message or ""
+        message = f"Gemini API {code} {exc.status or ''}: {text}".strip()
         if code == 429 and is_daily_quota(body):
-            return QuotaExhausted(message + " (daily quota: will not refill within this run)", status=code, reason="quota:daily")
+            return QuotaExhausted(message + " (daily quota: will not refill within this run; re-run tomorrow to resume)",
+                                  status=code, reason="quota:daily")
+        if code == 429 and is_spend_cap(body, text):
+            return SpendCapReached(message + " (spend cap for the 10-minute window)", status=code, reason="spend-cap",
+                                   retry_delay=retry_delay_from_error(body))
+        if code == 429:
+            return TransientProviderError(message, status=code, reason="rate:minute", retry_delay=retry_delay_from_error(body))
+        if code == 404 and _names_model(text, model):
+            return ModelUnavailable(model or "(unknown)", replacement_for(model or ""), detail=message)
         if code in TRANSIENT_STATUSES:
             return TransientProviderError(message, status=code, reason=str(code), retry_delay=retry_delay_from_error(body))
         if code in (401, 403) or (code == 400 and "API_KEY" in str(body)):
-            return QuotaExhausted(message + " (the API key was refused)", status=code, reason="auth")
+            return PermanentProviderError(message + " (the credentials were refused: check the API key or the Vertex AI "
+                                          "service account's permissions)", status=code, reason="auth")
         return PermanentProviderError(message, status=code, reason=str(code))
     name = type(exc).__name__
     if "Timeout" in name:
@@ -111,17 +142,25 @@ def map_api_error(exc: Exception) -> Exception:
     return TransientProviderError(f"connection failed: {name}: {exc}", reason="connection")
 
 
+def usage_from_metadata(usage_meta: Any) -> Usage:
+    """``usageMetadata`` → :class:`Usage` (tokens). Output counts candidates plus
+    thoughts (Google bills thinking as output); ``thinking_tokens`` and
+    ``cached_tokens`` are kept apart so the report can show them."""
+    thoughts = int(getattr(usage_meta, "thoughts_token_count", 0) or 0)
+    return Usage(
+        input_tokens=int(getattr(usage_meta, "prompt_token_count", 0) or 0),
+        output_tokens=int(getattr(usage_meta, "candidates_token_count", 0) or 0) + thoughts,
+        cached_tokens=int(getattr(usage_meta, "cached_content_token_count", 0) or 0),
+        thinking_tokens=thoughts,
+    )
+
+
 def completion_from_response(response: Any, *, model: str, latency_s: float, want_json: bool) -> Completion:
     """Turn a ``GenerateContentResponse`` into a :class:`Completion`, raising
     ``PermanentProviderError`` for a blocked prompt or safety stop and
-    :class:`TruncatedReply` for ``MAX_TOKENS``."""
-    usage_meta = getattr(response, "usage_metadata", None)
-    usage = Usage(
-        input_tokens=int(getattr(usage_meta, "prompt_token_count", 0) or 0),
-        output_tokens=int(getattr(usage_meta, "candidates_token_count", 0) or 0)
-        + int(getattr(usage_meta, "thoughts_token_count", 0) or 0),
-        cached_tokens=int(getattr(usage_meta, "cached_content_token_count", 0) or 0),
-    )
+    :class:`TruncatedReply` for ``MAX_TOKENS``. ``model`` is the id requested;
+    the completion's ``model_version`` is the ``modelVersion`` Gemini answered with."""
+    usage = usage_from_metadata(getattr(response, "usage_metadata", None))
     feedback = getattr(response, "prompt_feedback", None)
     candidates = getattr(response, "candidates", None) or []
     if not candidates:
@@ -143,18 +182,25 @@ def completion_from_response(response: Any, *, model: str, latency_s: float, wan
             parsed = value.model_dump(mode="json") if hasattr(value, "model_dump") else value
             if not isinstance(parsed, dict):
                 parsed = None
-    return Completion(text=text, parsed=parsed, usage=usage, latency_s=latency_s, finish_reason=finish_name or "STOP", model=model)
+    return Completion(text=text, parsed=parsed, usage=usage, latency_s=latency_s, finish_reason=finish_name or "STOP", model=model,
+                      model_version=str(getattr(response, "model_version", None) or ""))
 
 
-def config_kwargs(request: GenerationRequest) -> dict[str, Any]:
+def config_kwargs(request: GenerationRequest, model: str | None = None) -> dict[str, Any]:
     """``GenerateContentConfig`` fields for ``request``: system instruction,
-    temperature, output-token limit and JSON response schema, only those set.
+    temperature, thinking, output-token limit and JSON response schema, only
+    those set (no temperature unless the rulebook set one: Gemini 3 is tuned for
+    its default of 1.0). ``thinking`` maps to ``thinking_level`` on Gemini 3+
+    and ``thinking_budget`` on 2.5 (see :func:`~designsim.providers.catalogue.thinking_config`).
     Shared by live calls and Batch Mode inline requests."""
     kwargs: dict[str, Any] = {}
     if request.system:
         kwargs["system_instruction"] = request.system
     if request.temperature is not None:
         kwargs["temperature"] = request.temperature
+    thinking = thinking_config(model or request.model or DEFAULT_MODEL, request.thinking)
+    if thinking:
+        kwargs["thinking_config"] = thinking
     if request.max_output_tokens:
         kwargs["max_output_tokens"] = request.max_output_tokens
     if request.response_schema is not None:
@@ -166,41 +212,112 @@ def config_kwargs(request: GenerationRequest) -> dict[str, Any]:
 class GeminiProvider:
     """Calls ``client.aio.models.generate_content`` once per request.
 
-    ``api_key`` defaults to ``GEMINI_API_KEY`` / ``GOOGLE_API_KEY``; ``timeout_s``
-    is the per-request HTTP timeout (seconds). Retries are *not* done here:
-    wrap it in :class:`designsim.providers.retry.RetryingProvider`.
+    The client comes from :func:`designsim.providers.client.build_client`:
+    ``settings`` (a :class:`ClientSettings`) or, when not given, the environment
+    plus ``api_key`` / ``timeout_s`` (seconds, per HTTP request) /
+    ``vertex_project`` / ``vertex_location``. Retries are *not* done here: wrap it
+    in :class:`designsim.providers.retry.RetryingProvider`.
 
-    Raises :class:`QuotaExhausted` at construction when no key is set.
+    Raises :class:`ConfigError` at construction when nothing authenticates (no
+    key and no Vertex AI project), and :class:`ModelUnavailable` (exit 2) when the
+    model is not found, or a model the catalogue lists as retired fails twice.
+
+    ``probe_models``: before the first generation for a model, one ``countTokens``
+    request (free, fast) checks that the model exists, so concurrent stages do
+    not each spend a request on a 404: a model that is not found costs one
+    request, never more than two.
     """
 
     name = "gemini"
+    #: requests that may fail for a retired model before it is called a configuration error
+    RETIRED_FAILURES_ALLOWED = 2
 
-    def __init__(self, *, api_key: str | None = None, default_model: str | None = None, timeout_s: float = 300.0):
-        from google import genai
+    def __init__(self, *, api_key: str | None = None, default_model: str | None = None, timeout_s: float = 300.0,
+                 settings: ClientSettings | None = None, vertex_project: str | None = None,
+                 vertex_location: str | None = None, probe_models: bool = True):
         from google.genai import types
 
-        key = api_key or api_key_from_env()
-        if not key:
-            raise QuotaExhausted("no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)", reason="no-key")
+        self.settings = settings or settings_from_env(api_key=api_key, timeout_s=timeout_s, vertex_project=vertex_project,
+                                                      vertex_location=vertex_location)
         self.default_model = default_model or DEFAULT_MODEL
         self._types = types
-        self._client = genai.Client(api_key=key, http_options=types.HttpOptions(timeout=int(timeout_s * 1000)))
+        self._client = build_client(self.settings)
+        self._retired_failures: dict[str, int] = {}
+        self.probe_models = probe_models
+        self._confirmed: set[str] = set()
+        self._unavailable: dict[str, ModelUnavailable] = {}
+        self._probe_locks: dict[tuple[int, str], asyncio.Lock] = {}
 
-    def config_for(self, request: GenerationRequest):
+    async def _ensure_model(self, model: str) -> None:
+        """Probe ``model`` once with ``countTokens`` (see the class docstring)."""
+        if model in self._unavailable:
+            raise self._unavailable[model]
+        if not self.probe_models or model in self._confirmed:
+            return
+        lock = self._probe_locks.setdefault((id(asyncio.get_running_loop()), model), asyncio.Lock())
+        async with lock:
+            if model in self._unavailable:
+                raise self._unavailable[model]
+            if model in self._confirmed:
+                return
+            try:
+                await self._client.aio.models.count_tokens(model=model, contents="ping")
+            except _MAPPED_ERRORS as exc:
+                mapped = map_api_error(exc, model=model)
+                if isinstance(mapped, ModelUnavailable):
+                    self._unavailable[model] = mapped
+                    raise mapped from exc
+                # anything else (a 503, a refused key): not a missing model; the generation
+                # request meets it and maps it, and the probe is not repeated
+            self._confirmed.add(model)
+
+    def config_for(self, request: GenerationRequest, model: str | None = None):
         """The ``GenerateContentConfig`` for a request (no tools, no history)."""
-        return self._types.GenerateContentConfig(**config_kwargs(request))
+        return self._types.GenerateContentConfig(**config_kwargs(request, model or request.model or self.default_model))
+
+    def _check_retired(self, model: str, error: Exception) -> Exception:
+        info = lookup(model)
+        if info is None or info.usable or not isinstance(error, TransientProviderError) or error.status not in (500, 503, 504):
+            return error
+        self._retired_failures[model] = self._retired_failures.get(model, 0) + 1
+        if self._retired_failures[model] >= self.RETIRED_FAILURES_ALLOWED:
+            return ModelUnavailable(model, replacement_for(model), detail=f"{error} (the catalogue lists {model} as retired)")
+        return error
+
+    async def count_tokens(self, request: GenerationRequest) -> int:
+        """Input tokens of ``request`` by Gemini's ``countTokens`` (no generation).
+        Errors are mapped like :meth:`generate`."""
+        types = self._types
+        model = request.model or self.default_model
+        contents = [types.Content(role="user", parts=[types.Part(text=request.prompt)])]
+        config = None
+        if request.system and not self.settings.vertex:
+            # the Gemini API's countTokens takes no system instruction: count it as text
+            contents = [types.Content(role="user", parts=[types.Part(text=request.system)])] + contents
+        elif request.system:
+            config = types.CountTokensConfig(system_instruction=request.system)
+        try:
+            result = await self._client.aio.models.count_tokens(model=model, contents=contents, config=config)
+        except _MAPPED_ERRORS as exc:
+            raise map_api_error(exc, model=model) from exc
+        return int(result.total_tokens or 0)
 
     async def generate(self, request: GenerationRequest) -> Completion:
         types = self._types
         model = request.model or self.default_model
         contents = [types.Content(role="user", parts=[types.Part(text=request.prompt)])]
+        config = self.config_for(request, model)
+        await self._ensure_model(model)
         started = time.perf_counter()
         try:
-            response = await self._client.aio.models.generate_content(
-                model=model, contents=contents, config=self.config_for(request)
-            )
+            response = await self._client.aio.models.generate_content(model=model, contents=contents, config=config)
         except _MAPPED_ERRORS as exc:  # translated once, here
-            raise map_api_error(exc) from exc
+            mapped = self._check_retired(model, map_api_error(exc, model=model))
+            if isinstance(mapped, ModelUnavailable):
+                self._unavailable[model] = mapped
+            raise mapped from exc
+        self._retired_failures.pop(model, None)
+        self._confirmed.add(model)
         return completion_from_response(
             response, model=model, latency_s=time.perf_counter() - started, want_json=request.response_schema is not None
         )

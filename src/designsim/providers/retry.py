@@ -13,9 +13,9 @@ import random
 from dataclasses import dataclass
 from typing import Awaitable, Callable
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
-from designsim.errors import TransientProviderError
+from designsim.errors import QuotaExhausted, SpendCapReached, TransientProviderError
 from designsim.providers.base import Completion, GenerationRequest
 
 
@@ -28,13 +28,18 @@ class RetryPolicy:
     ``retryDelay`` is honoured up to ``max_server_delay_s`` (longer hints fail
     the request so a batch can move on and come back in a recovery pass).
     Defaults follow Gemini's own gRPC service config (1 s → 10 s, 5 attempts),
-    stretched to 60 s for 429 hints.
+    stretched to 90 s for 429 hints. A spend cap (:class:`SpendCapReached`,
+    Gemini's per-10-minute spend limits) is waited out only when its hint is at
+    most ``max_spend_cap_wait_s`` (default 0: a review does not sit out a
+    10-minute window; a batch may allow 600 s); otherwise it becomes
+    :class:`QuotaExhausted` with ``reason="spend-cap"`` and the run stops, resumable.
     """
 
     attempts: int = 5
     initial_delay_s: float = 1.0
     max_delay_s: float = 10.0
     max_server_delay_s: float = 90.0
+    max_spend_cap_wait_s: float = 0.0
 
     def wait_seconds(self, retry_number: int, server_hint: float | None) -> float:
         """Delay before retry ``retry_number`` (1-based), in seconds."""
@@ -55,10 +60,6 @@ async def call_with_retries(
     raised with ``attempts`` set on it). The completion's ``attempts`` field is
     set to the number of tries it took."""
 
-    def wait(state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return policy.wait_seconds(state.attempt_number, getattr(exc, "retry_delay", None))
-
     def before_sleep(state: RetryCallState) -> None:
         # tenacity computes the wait before deciding to stop, so count retries here,
         # where a sleep (and so another try) is certain
@@ -66,10 +67,21 @@ async def call_with_retries(
         if on_retry and isinstance(exc, TransientProviderError):
             on_retry(exc, state.next_action.sleep if state.next_action else 0.0)
 
+    def wait(state: RetryCallState) -> float:  # spend caps wait for their own hint
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, SpendCapReached):
+            return min(exc.retry_delay or policy.max_spend_cap_wait_s, policy.max_spend_cap_wait_s)
+        return policy.wait_seconds(state.attempt_number, getattr(exc, "retry_delay", None))
+
+    def retryable(exc: BaseException) -> bool:
+        if isinstance(exc, SpendCapReached):
+            return policy.max_spend_cap_wait_s > 0 and (exc.retry_delay or 0) <= policy.max_spend_cap_wait_s
+        return isinstance(exc, TransientProviderError)
+
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.attempts),
         wait=wait,
-        retry=retry_if_exception_type(TransientProviderError),
+        retry=retry_if_exception(retryable),
         before_sleep=before_sleep,
         reraise=True,
     )
@@ -80,6 +92,13 @@ async def call_with_retries(
                 tries += 1
                 completion = await call()
                 return completion.model_copy(update={"attempts": tries})
+    except SpendCapReached as exc:
+        wait = f"; it asked for {exc.retry_delay:g} s" if exc.retry_delay else ""
+        stop = QuotaExhausted(f"{exc} — stopped: the spend cap outlasts what this run waits "
+                              f"({policy.max_spend_cap_wait_s:g} s){wait}; re-run later to resume", status=exc.status, reason="spend-cap",
+                              retry_delay=exc.retry_delay)
+        stop.attempts = tries  # type: ignore[attr-defined]
+        raise stop from exc
     except TransientProviderError as exc:
         exc.attempts = tries  # type: ignore[attr-defined]
         raise

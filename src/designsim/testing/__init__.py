@@ -28,12 +28,14 @@ from designsim.testing.fake_gemini import (
     blocked_reply,
     error_reply,
     json_reply,
+    not_found_reply,
+    spend_cap_reply,
     text_reply,
 )
 
 __all__ = [
     "FakeProvider", "FakeGeminiServer", "FakeReply", "FakeRequest",
-    "blocked_reply", "error_reply", "json_reply", "text_reply",
+    "blocked_reply", "error_reply", "json_reply", "not_found_reply", "spend_cap_reply", "text_reply",
 ]
 
 Reply = "str | dict | Completion | BaseException"

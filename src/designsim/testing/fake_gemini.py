@@ -14,6 +14,13 @@ the SDK is patched. Replies are decided by a plain function (like httpx's
         ...  # os.environ["GOOGLE_GEMINI_BASE_URL"] == server.url inside the block
         assert server.requests[0].user_turns == 1
 
+Also served: ``countTokens`` (counted as ~4 characters per token, or by a
+``count_tokens`` function), Vertex AI paths
+(``/v1beta1/projects/P/locations/L/publishers/google/models/M:…``, the same
+handler; :attr:`FakeRequest.vertex` tells them apart), and, with ``models=``,
+Gemini's 404 NOT_FOUND for any other model id. Every reply carries
+``modelVersion`` (the requested id unless the reply sets another).
+
 Shapes follow the recorded responses in ``shared/realdata/gemini`` (proto3 JSON
 mapping of ``GenerateContentResponse``; errors are ``google.rpc.Status``).
 """
@@ -30,7 +37,12 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable
 
-_GENERATE = re.compile(r"^/(?P<version>v1\w*)/models/(?P<model>[^/:]+):generateContent$")
+_GENERATE = re.compile(
+    r"^/(?P<version>v1\w*)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/)?"
+    r"models/(?P<model>[^/:]+):generateContent$")
+_COUNT = re.compile(
+    r"^/(?P<version>v1\w*)/(?:projects/(?P<project>[^/]+)/locations/(?P<location>[^/]+)/publishers/google/)?"
+    r"models/(?P<model>[^/:]+):countTokens$")
 
 
 @dataclass
@@ -45,6 +57,18 @@ class FakeRequest:
     started: float
     finished: float = 0.0
     model: str = ""
+    #: Vertex AI project and location from the path (empty for the Gemini API)
+    project: str = ""
+    location: str = ""
+
+    @property
+    def vertex(self) -> bool:
+        """True for a Vertex AI path (``projects/…/locations/…/publishers/google/models/…``)."""
+        return bool(self.project)
+
+    @property
+    def generation_config(self) -> dict[str, Any]:
+        return dict(self.body.get("generationConfig") or {})
 
     @property
     def contents(self) -> list[dict]:
@@ -82,17 +106,24 @@ class FakeReply:
     drop: bool = False
 
 
-def text_reply(text: str, *, input_tokens: int = 10, output_tokens: int | None = None, finish_reason: str = "STOP", cached_tokens: int = 0) -> FakeReply:
-    """A successful ``generateContent`` reply carrying ``text``."""
+def text_reply(text: str, *, input_tokens: int = 10, output_tokens: int | None = None, finish_reason: str = "STOP",
+               cached_tokens: int = 0, thinking_tokens: int = 0, model_version: str | None = None) -> FakeReply:
+    """A successful ``generateContent`` reply carrying ``text``. ``model_version``
+    sets ``modelVersion`` (default: the model the request named, filled in by the
+    server); ``thinking_tokens`` sets ``thoughtsTokenCount``."""
     out = output_tokens if output_tokens is not None else max(1, len(text) // 4)
-    usage = {"promptTokenCount": input_tokens, "candidatesTokenCount": out, "totalTokenCount": input_tokens + out}
+    usage = {"promptTokenCount": input_tokens, "candidatesTokenCount": out, "totalTokenCount": input_tokens + out + thinking_tokens}
     if cached_tokens:
         usage["cachedContentTokenCount"] = cached_tokens
-    return FakeReply(200, {
+    if thinking_tokens:
+        usage["thoughtsTokenCount"] = thinking_tokens
+    body: dict[str, Any] = {
         "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": finish_reason, "index": 0}],
         "usageMetadata": usage,
-        "modelVersion": "fake-gemini",
-    })
+    }
+    if model_version:
+        body["modelVersion"] = model_version
+    return FakeReply(200, body)
 
 
 def json_reply(obj: Any, **kw) -> FakeReply:
@@ -121,8 +152,30 @@ def error_reply(code: int, status: str, message: str, *, retry_delay: str | None
     return FakeReply(code, {"error": err})
 
 
+def spend_cap_reply(retry_delay: str | None = "600s") -> FakeReply:
+    """A 429 from a spend cap (Gemini's per-10-minute spend limits): a
+    ``QuotaFailure`` whose quota id names spend, with ``RetryInfo``. The exact
+    quota id is designsim's stand-in: Google does not publish it (read 2026-12-01)."""
+    return error_reply(429, "RESOURCE_EXHAUSTED", "Spend cap reached for the current 10-minute window.",
+                       retry_delay=retry_delay, quota_id="GenerateContentSpendPer10MinutesPerProject")
+
+
+def not_found_reply(model: str, version: str = "v1") -> FakeReply:
+    """Gemini's 404 for a model id it does not serve (the message as the API words it)."""
+    return error_reply(404, "NOT_FOUND", f"models/{model} is not found for API version {version}, or is not supported for "
+                       "generateContent. Call ListModels to see the list of available models and their supported methods.")
+
+
+def count_by_chars(req: "FakeRequest") -> int:
+    """The fake's default ``countTokens``: about four characters per token."""
+    text = req.prompt + req.system
+    return max(1, (len(text) + 3) // 4)
+
+
 Handler = Callable[[FakeRequest], "FakeReply | str | dict"]
 Route = Callable[[FakeRequest, "re.Match[str]"], FakeReply]
+#: The SDK's endpoint variables the server points at itself inside ``with``.
+_ENV_VARS = ("GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL")
 
 
 class FakeGeminiServer:
@@ -131,20 +184,27 @@ class FakeGeminiServer:
     ``handler`` decides each ``generateContent`` reply (a :class:`FakeReply`, or a
     ``str`` for a plain text reply, or a ``dict`` for a JSON reply).
     ``latency_s`` is added to every reply (seconds). ``routes`` maps extra path
-    regexes to functions, e.g. for Batch Mode endpoints. All requests are kept
-    in :attr:`requests` (thread-safe append). Use as a context manager: it sets
-    ``GOOGLE_GEMINI_BASE_URL`` for the block and restores it after.
+    regexes to functions, e.g. for Batch Mode endpoints. ``models``, when given,
+    is the set of model ids served: any other gets Gemini's 404 NOT_FOUND.
+    ``count_tokens`` decides ``countTokens`` answers (default
+    :func:`count_by_chars`). All requests are kept in :attr:`requests`
+    (thread-safe append). Use as a context manager: it sets
+    ``GOOGLE_GEMINI_BASE_URL`` and ``GOOGLE_VERTEX_BASE_URL`` for the block and
+    restores them after.
     """
 
-    def __init__(self, handler: Handler | None = None, *, latency_s: float = 0.0, routes: dict[str, Route] | None = None):
+    def __init__(self, handler: Handler | None = None, *, latency_s: float = 0.0, routes: dict[str, Route] | None = None,
+                 models: set[str] | frozenset[str] | None = None, count_tokens: Callable[[FakeRequest], int] | None = None):
         self.handler = handler or (lambda req: text_reply(f"echo: {req.prompt}"))
+        self.models = set(models) if models is not None else None
+        self.count_tokens = count_tokens or count_by_chars
         self.latency_s = latency_s
         self.routes = [(re.compile(k), v) for k, v in (routes or {}).items()]
         self.requests: list[FakeRequest] = []
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._saved_env: str | None = None
+        self._saved_env: dict[str, str | None] = {}
 
     @property
     def url(self) -> str:
@@ -206,18 +266,25 @@ class FakeGeminiServer:
             match = pattern.search(req.path)
             if match:
                 return route(req, match)
-        match = _GENERATE.match(req.path)
+        match = _GENERATE.match(req.path) or _COUNT.match(req.path)
         if not match:
             return error_reply(404, "NOT_FOUND", f"fake Gemini has no route {req.method} {req.path}")
         req.model = match.group("model")
+        req.project, req.location = match.group("project") or "", match.group("location") or ""
+        if self.models is not None and req.model not in self.models:
+            return not_found_reply(req.model, match.group("version"))
+        if match.re is _COUNT:
+            return FakeReply(200, {"totalTokens": int(self.count_tokens(req))})
         try:
             reply = self.handler(req)
         except Exception as exc:  # a bug in a test handler should be loud, not a hang
             return error_reply(500, "INTERNAL", f"fake handler raised {exc!r}")
         if isinstance(reply, str):
-            return text_reply(reply)
-        if isinstance(reply, dict):
-            return json_reply(reply)
+            reply = text_reply(reply)
+        elif isinstance(reply, dict):
+            reply = json_reply(reply)
+        if reply.status == 200 and "candidates" in reply.body and "modelVersion" not in reply.body:
+            reply = FakeReply(reply.status, {**reply.body, "modelVersion": req.model}, reply.delay_s, reply.drop)
         return reply
 
     def stop(self) -> None:
@@ -228,17 +295,24 @@ class FakeGeminiServer:
 
     def __enter__(self) -> "FakeGeminiServer":
         self.start()
-        self._saved_env = os.environ.get("GOOGLE_GEMINI_BASE_URL")
-        os.environ["GOOGLE_GEMINI_BASE_URL"] = self.url
+        for name in _ENV_VARS:
+            self._saved_env[name] = os.environ.get(name)
+            os.environ[name] = self.url
         return self
 
     def __exit__(self, *exc) -> None:
-        if self._saved_env is None:
-            os.environ.pop("GOOGLE_GEMINI_BASE_URL", None)
-        else:
-            os.environ["GOOGLE_GEMINI_BASE_URL"] = self._saved_env
+        for name in _ENV_VARS:
+            saved = self._saved_env.get(name)
+            if saved is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = saved
         self.stop()
 
     def generate_requests(self) -> list[FakeRequest]:
         """Only the ``generateContent`` requests, in arrival order."""
         return [r for r in self.requests if _GENERATE.match(r.path)]
+
+    def count_requests(self) -> list[FakeRequest]:
+        """Only the ``countTokens`` requests, in arrival order."""
+        return [r for r in self.requests if _COUNT.match(r.path)]
