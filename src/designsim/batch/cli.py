@@ -75,19 +75,15 @@ def _runner_options(f):
 
 def default_model() -> str:
     """The catalogue's default Gemini model (``gemini-3.8-flash``, DESIGN.md, read 2026-12-01)."""
-    try:
-        from designsim.providers.catalogue import default_model as catalogue_default
-    except ImportError:  # until the models branch's catalogue is merged
-        return "gemini-3.8-flash"
+    from designsim.providers.catalogue import default_model as catalogue_default
+
     return catalogue_default()
 
 
 def _context_window(model: str) -> int | None:
     """The model's input window in tokens from the catalogue (``None`` if unknown)."""
-    try:
-        from designsim.providers.catalogue import context_window
-    except ImportError:  # until the models branch's catalogue is merged
-        return 1_048_576
+    from designsim.providers.catalogue import context_window
+
     window, _known = context_window(model)
     return window
 
@@ -176,13 +172,17 @@ def run_cmd(input_path: Path, out_dir: Path, id_col: str, prompt_col: str, shard
 @_prompt_col
 @_runner_options
 def recover_cmd(input_path: Path, output_path: Path, legacy_script: Path | None, legacy_timeout: float | None,
-                id_col: str, prompt_col: str, timeout: float, **kw) -> int:
-    """Find an earlier run's missing ids, re-run only those, merge by id."""
+                id_col: str, prompt_col: str, timeout: float, trust_pickle: bool, **kw) -> int:
+    """Find an earlier run's missing ids, re-run only those, merge by id.
+
+    OUTPUT in a designsim run directory (beside journal.jsonl) resumes that
+    run from its journal; in a legacy directory, its RESULTS.pkl (even torn)
+    and NN_result.txt files say what succeeded."""
     from designsim.batch.recover import recover
 
     options = _options(**kw)
     report = recover(input_path, output_path, id_col=id_col, prompt_col=prompt_col, legacy_script=legacy_script,
-                     legacy_timeout_s=legacy_timeout, options=options,
+                     legacy_timeout_s=legacy_timeout, options=options, trust_pickle=trust_pickle,
                      provider_factory=_provider_factory(options.model, timeout), console=Console(stderr=True))
     for line in report.lines():
         click.echo(line)

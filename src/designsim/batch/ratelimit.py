@@ -181,6 +181,8 @@ class AutoRate:
         self.last_429 = -math.inf
         self.decreases = 0
         self.peak = self.rpm
+        #: the rate the search settled on: set at each decrease (the server's limit as last measured)
+        self.settled: float | None = None
 
     def tick(self) -> None:
         now = self.clock()
@@ -208,6 +210,7 @@ class AutoRate:
         if accepted_in_window >= AUTO_MIN_RPM:
             target = min(target, float(accepted_in_window))
         self.rpm = max(AUTO_MIN_RPM, target)
+        self.settled = self.rpm
 
 
 class ConcurrencyGate:

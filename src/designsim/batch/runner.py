@@ -487,7 +487,8 @@ def execute_run(job: Job, out_dir: str | Path, options: RunOptions, provider_fac
                 log.warning("interrupted: writing outputs; re-run the same command to resume")
             counters.requests, counters.retries, counters.stopped = run.requests, run.retries, run.stopped or counters.stopped
             counters.http_429 = run.http_429
-            counters.rpm_settled = round(run.limiter.rpm, 1)
+            settled = run.auto.settled if run.auto is not None and run.auto.settled else run.limiter.rpm
+            counters.rpm_settled = round(settled, 1)
             counters.concurrency_peak = run.gate.peak
             counters.latency_s = round(run.gate.latency_s, 4) if run.gate.samples else None
         counters.duration_s = round(clock() - started, 3)
