@@ -89,14 +89,19 @@ class ResultRecord(BaseModel):
 
 
 class BatchJobRecord(BaseModel):
-    """A Gemini Batch Mode job: ``event`` ``submitted`` (with its ``keys``) or
-    ``done`` (with the final ``state``). ``name`` is ``batches/…``."""
+    """A Gemini Batch Mode job: ``event`` ``submitted`` (with its ``keys``,
+    ``via`` ``inline`` or ``file``), ``done`` (with the final ``state``, also
+    ``NOT_FOUND`` for a job that 404s and ``DEADLINE`` for one given up after
+    ``--batch-deadline``) or ``create_failed`` (``error``; its ids are
+    submitted again, split). ``name`` is ``batches/…``."""
 
     model_config = ConfigDict(extra="ignore")
 
     kind: Literal["batch_job"] = "batch_job"
-    event: Literal["submitted", "done"]
+    event: Literal["submitted", "done", "create_failed"]
     name: str
+    via: str = "inline"
+    error: str = ""
     model: str = ""
     keys: list[str] = []
     digests: dict[str, str] = {}
@@ -156,7 +161,7 @@ class JournalState:
         elif isinstance(record, BatchJobRecord):
             if record.event == "submitted":
                 self.open_jobs[record.name] = record
-            else:
+            elif record.event == "done":
                 self.open_jobs.pop(record.name, None)
         else:
             self.runs.append(record)

@@ -433,7 +433,8 @@ class _Checkpointer:
 
 def execute_run(job: Job, out_dir: str | Path, options: RunOptions, provider_factory: Callable[[], Provider], *,
                 console: Console | None = None, clock: Callable[[], float] = time.monotonic,
-                started: float | None = None, secrets: tuple[str, ...] = ()) -> RunResult:
+                started: float | None = None, secrets: tuple[str, ...] = (),
+                batch_mode_factory: Callable[[], object] | None = None) -> RunResult:
     """Run or resume ``job`` into ``out_dir`` (see the module docstring).
 
     ``provider_factory`` is called only if something is pending (so a
@@ -468,7 +469,10 @@ def execute_run(job: Job, out_dir: str | Path, options: RunOptions, provider_fac
         if options.backend == "batch-api":
             from designsim.batch.batch_api import run_batch_api
 
-            stopped, live_keys = run_batch_api(job, journal, pending, options, console, clock=clock)
+            stopped, live_keys = run_batch_api(job, journal, pending, options, console, clock=clock,
+                                               mode_factory=batch_mode_factory)
+            if live_keys:
+                log.warning("--batch-deadline passed: sending %d id(s) as live calls", len(live_keys))
             counters.stopped = stopped
         else:
             live_keys = pending
@@ -545,8 +549,15 @@ def run_batch(input_path: str | Path, out_dir: str | Path, *, options: RunOption
             from designsim.providers.gemini import GeminiProvider
 
             return GeminiProvider(default_model=options.model, timeout_s=timeout_s, api_key=api_key)
+    def batch_mode_factory():
+        from designsim.providers.batch_mode import GeminiBatchMode
+        from designsim.providers.client import settings_from_env
+
+        return GeminiBatchMode(settings_from_env(api_key=api_key, timeout_s=timeout_s), options.policy)
+
     secrets = (api_key,) if api_key else ()
-    return execute_run(job, out_dir, options, provider_factory, console=console, started=started, secrets=secrets)
+    return execute_run(job, out_dir, options, provider_factory, console=console, started=started, secrets=secrets,
+                       batch_mode_factory=batch_mode_factory)
 
 
 def _run_async(run: _LiveRun, pending: list[str]) -> None:
