@@ -154,7 +154,9 @@ def run_cmd(input_path: Path, out_dir: Path, id_col: str, prompt_col: str, shard
     if s.failures:
         click.echo("failures: " + ", ".join(f"{k}={v}" for k, v in sorted(s.failures.items())))
     if result.message:
-        click.echo(f"stopped: {result.message}", err=True)
+        from designsim.redact import Redactor, secrets_from_env
+
+        click.echo(f"stopped: {Redactor(secrets_from_env())(result.message)}", err=True)
     if s.open_batch_jobs:
         click.echo(f"Batch Mode job(s) still running: {', '.join(s.open_batch_jobs)}; re-run later to collect", err=True)
     return result.exit_code

@@ -600,6 +600,8 @@ def merge_frames(frames: list[pd.DataFrame], *, id_col: str = DEFAULT_ID_COL) ->
     parts = []
     for i, frame in enumerate(frames):
         if id_col not in frame.columns:
+            if not len(frame):  # an empty file (a JSONL or CSV with no rows has no columns either)
+                continue
             raise ConfigError(f"results table {i + 1} has no {id_col!r} column", field=id_col)
         parts.append(frame.reset_index(drop=True))
     if not parts:
