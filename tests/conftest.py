@@ -1,17 +1,18 @@
 """Shared fixtures. Nothing here reaches the network: Gemini is a local fake
 server the real google-genai client talks to; GitHub is mocked with
-``responses``; real payloads and diffs come from ../shared/realdata."""
+``responses``; real payloads and diffs come from tests/fixtures/realdata
+(vendored with their provenance: tests/fixtures/SOURCES.md)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("DESIGNSIM_SHARED", REPO.parent / "shared"))
-REALDATA = SHARED / "realdata"
+FIXTURES = REPO / "tests" / "fixtures"
+#: Real payloads, diffs and API descriptions, vendored from the workspace's shared/realdata.
+REALDATA = FIXTURES / "realdata"
 
 
 @pytest.fixture(autouse=True)
@@ -24,7 +25,7 @@ def _no_real_keys(monkeypatch):
 @pytest.fixture
 def realdata() -> Path:
     if not REALDATA.is_dir():
-        pytest.fail(f"../shared/realdata not found at {REALDATA}; set DESIGNSIM_SHARED")
+        pytest.fail(f"vendored real data not found at {REALDATA} (see tests/fixtures/SOURCES.md)")
     return REALDATA
 
 

@@ -1,4 +1,4 @@
-"""designsim.evidence against the real diffs in ../shared/realdata/diffs (SOURCES.md §5)
+"""designsim.evidence against the real diffs in tests/fixtures/realdata/diffs (fixtures/SOURCES.md)
 plus small synthetic ones for the cases real data does not cover."""
 
 from __future__ import annotations

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -18,8 +17,7 @@ from designsim.matrix import DecisionMatrix, extract_matrices, matrices_json, ma
 
 FIXTURES = Path(__file__).parent / "fixtures"
 APPENDIX_C = FIXTURES / "appendix_c_response.md"
-SEED_001 = Path(os.environ.get("DESIGNSIM_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "seeds" / (
-    "001_6ccd68e617c81126.txt")
+SEED_001 = FIXTURES / "seeds" / "001_6ccd68e617c81126.txt"  # vendored unchanged (fixtures/SOURCES.md)
 
 PATHWAYS = ["The Post-Mortem Recovery Agent", "The Intelligent Wrapper", "The Manual Assist Toolkit"]
 
@@ -33,8 +31,6 @@ def _seed_model_answer(seed_text: str) -> str:
 
 
 def test_fixture_matches_the_seed():
-    if not SEED_001.is_file():
-        pytest.skip(f"seed not found at {SEED_001}")
     assert _seed_model_answer(SEED_001.read_text(encoding="utf-8")) == APPENDIX_C.read_text(encoding="utf-8")
 
 

@@ -63,6 +63,8 @@ class LazyGroup(click.Group):
         except ModuleNotFoundError as exc:
             if exc.name and module_name.startswith(exc.name):
                 return _unavailable(name)
+            if exc.name and exc.name.split(".")[0] in BATCH_EXTRA_MODULES:
+                return _needs_batch_extra(name, exc.name)
             raise
         return getattr(module, attr)
 
@@ -70,6 +72,37 @@ class LazyGroup(click.Group):
         rows = [(name, HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+#: Top-level modules of the ``batch`` extra (pyproject.toml); the review image leaves them out.
+BATCH_EXTRA_MODULES = ("pandas", "pyarrow", "numpy")
+
+
+def missing_batch_extra() -> str | None:
+    """The first module of the ``batch`` extra that is not installed (``None`` when all
+    are), found without importing it."""
+    import importlib.util
+
+    return next((m for m in BATCH_EXTRA_MODULES if importlib.util.find_spec(m) is None), None)
+
+
+def batch_extra_message(command: str, module: str) -> str:
+    """What to tell a user whose ``command`` needs the batch extra that lacks ``module``."""
+    return (f"'{command}' needs the batch extra ({module} is not installed): "
+            "pip install 'designsim[batch]' — the action's review image leaves pandas and pyarrow out; "
+            "use the batch image or build with --build-arg FLAVOUR=batch (README, \"The action's image\")")
+
+
+def _needs_batch_extra(name: str, module: str) -> click.Command:
+    """A stand-in for a command whose module needs the ``batch`` extra: exit 2
+    with the install command, before anything is read or spent."""
+
+    @click.command(name=name, help=HELP.get(name, ""), context_settings={"ignore_unknown_options": True})
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    def missing(args):
+        raise click.UsageError(batch_extra_message(f"designsim {name}", module))
+
+    return missing
 
 
 def _unavailable(name: str) -> click.Command:

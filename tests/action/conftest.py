@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import responses
 
-from fakegh import FIXTURES, FakeGitHub, load_openapi  # tests/action is on sys.path (rootdir-relative imports, as tests/batch)
+from fakegh import FIXTURES, REALDATA, FakeGitHub, load_openapi  # tests/action is on sys.path (rootdir-relative imports, as tests/batch)
 
 from actionkit import FLAW_OUTPUT, GHE, JUDGE_PASS, SYNC, TOKEN, gemini_handler  # noqa: F401
 
@@ -26,10 +26,7 @@ def _unpaced_github(monkeypatch):
 
 @pytest.fixture(scope="session")
 def openapi():
-    import os
-
-    shared = Path(os.environ.get("DESIGNSIM_SHARED", Path(__file__).resolve().parents[3] / "shared"))
-    return load_openapi(shared / "realdata", extra_servers=[GHE])
+    return load_openapi(REALDATA, extra_servers=[GHE])
 
 
 @pytest.fixture

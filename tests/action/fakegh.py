@@ -3,7 +3,7 @@
 Every request the code under test sends (any method, any URL under the API
 base) goes through :meth:`FakeGitHub._dispatch`, which first validates method,
 path, query and body against GitHub's OpenAPI description
-(``shared/realdata/github-openapi/api.github.com.subset.json`` plus the
+(``tests/fixtures/realdata/github-openapi/api.github.com.subset.json`` plus the
 operations in ``tests/fixtures/action/openapi-supplement.json`` that the subset
 lacks). A request the spec does not describe is recorded in ``violations`` and
 answered with 599, and the fixture fails the test at teardown.
@@ -23,6 +23,8 @@ from urllib.parse import parse_qs, urlsplit
 import responses
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "action"
+#: The vendored real data (tests/fixtures/SOURCES.md); the same folder as the ``realdata`` fixture.
+REALDATA = FIXTURES.parent / "realdata"
 
 
 def load_openapi(realdata: Path, extra_servers: list[str] = ()):

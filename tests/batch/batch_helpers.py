@@ -1,17 +1,15 @@
 """Shared helpers for the batch tests (imported as ``batch_helpers``): prompt tables, the answer function the fakes
-use, fast retry flags, and the legacy script's location (never copied)."""
+use, fast retry flags, and the legacy script's location (vendored unchanged: tests/fixtures/SOURCES.md)."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED = Path(os.environ.get("DESIGNSIM_SHARED", REPO.parent / "shared"))
-LEGACY_DIR = SHARED / "legacy"
+LEGACY_DIR = REPO / "tests" / "fixtures" / "legacy"
 LEGACY_SCRIPT = LEGACY_DIR / "BETA_gemini-api-template.py"
 STUB_DIR = Path(__file__).resolve().parent / "stub_genai"
 
@@ -44,5 +42,5 @@ def key(monkeypatch) -> str:
 @pytest.fixture
 def legacy_script() -> Path:
     if not LEGACY_SCRIPT.is_file():
-        pytest.fail(f"legacy script not found at {LEGACY_SCRIPT}; set DESIGNSIM_SHARED")
+        pytest.fail(f"legacy script not found at {LEGACY_SCRIPT} (see tests/fixtures/SOURCES.md)")
     return LEGACY_SCRIPT

@@ -1,4 +1,4 @@
-"""The legacy script, unmodified and run from ../shared/legacy/, against a
+"""The legacy script, unmodified and run from tests/fixtures/legacy/, against a
 stand-in ``google.generativeai`` on PYTHONPATH; then recovered by
 ``designsim batch recover`` (with the legacy script, then with our runner)."""
 

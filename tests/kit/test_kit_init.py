@@ -76,7 +76,8 @@ def test_workflow_follows_the_projects_rules(cli, tmp_path):
     assert wf["permissions"] == {}
     job = wf["jobs"]["simulate"]
     assert job["permissions"] == {"contents": "read", "pull-requests": "write", "statuses": "write"}
-    assert "pull_request.number" in wf["concurrency"]["group"] and wf["concurrency"]["cancel-in-progress"] is True
+    assert "concurrency" not in wf  # on the job: a comment must never cancel a review (tests/test_workflows.py)
+    assert "pull_request.number" in job["concurrency"]["group"] and job["concurrency"]["cancel-in-progress"] is True
     uses = [s["uses"] for s in job["steps"] if "uses" in s]
     assert "acme/designsim@v1" in uses
     for ref in uses:

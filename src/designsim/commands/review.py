@@ -16,12 +16,12 @@ from designsim.errors import ConfigError
 
 
 def _write(path: str | None, text: str) -> None:
-    if path in (None, "-"):
-        click.echo(text, nl=not text.endswith("\n"))
-    else:
-        from designsim.fileio import atomic_write_text
+    """``--out``/``--json-out``: ``-`` (or none) is stdout, a device or FIFO is
+    written in place, a file atomically (designsim.fileio.write_output)."""
+    from designsim.fileio import STDOUT, write_output
 
-        atomic_write_text(path, text)
+    to_stdout = path in (None, STDOUT)
+    write_output(path, text + "\n" if to_stdout and not text.endswith("\n") else text)
 
 
 def _read_text(path: str) -> str:
@@ -40,14 +40,13 @@ def _provider(name: str, cassette: str | None, model: str | None, record: str | 
 
 
 def _run_and_report(plan, provider, *, out, json_out, head_sha=None, notice=None) -> int:
-    from designsim.fileio import atomic_write_text
     from designsim.report import render_json, render_markdown
     from designsim.review import review_diff
 
     review = review_diff(plan, provider, head_sha=head_sha)
     _write(out, render_markdown(review, library=plan.library, notice=notice))
     if json_out:
-        atomic_write_text(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
+        _write(json_out, json.dumps(render_json(review), indent=2, ensure_ascii=False) + "\n")
     if hasattr(provider, "save"):
         provider.save()
     cost = f", {review.cost:.4f} {review.currency}" if review.cost is not None else ""
