@@ -56,6 +56,18 @@ def test_prompts_over_the_context_window_or_tpm_exit_2_naming_them(tmp_path, key
     assert "over --tpm 1000" in err and "b (2000 tokens)" in err
 
 
+def test_prompts_near_a_limit_are_counted_exactly(tmp_path, key):
+    """The estimate (4 characters per token) says 1,250 tokens, over --tpm 1000; Gemini's countTokens says 500,
+    so the prompt is sent. Only the prompt near the limit is counted."""
+    frame = pd.DataFrame({"PROMPT_ID": [1, 2], "PROMPT": ["short", "z" * 5_000]})
+    frame.to_pickle(tmp_path / "in.pkl")
+    with FakeGeminiServer(lambda r: text_reply("ok", output_tokens=1),
+                          count_tokens=lambda req: len(req.prompt) // 10) as server:
+        rc = main(["batch", "run", "--input", str(tmp_path / "in.pkl"), "--out", str(tmp_path / "o"), *FAST, "--tpm", "1000"])
+        counted = [r for r in server.requests if r.path.endswith(":countTokens") and "zzzz" in json.dumps(r.body)]
+        assert rc == 0 and len(counted) == 1 and len(server.generate_requests()) == 2
+
+
 def test_missing_key_exits_2_before_anything(tmp_path, monkeypatch, capsys):
     for name in ("GEMINI_API_KEY", "GOOGLE_API_KEY"):
         monkeypatch.delenv(name, raising=False)

@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from aiolimiter import AsyncLimiter
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -131,18 +130,6 @@ class RunOptions:
     @property
     def rpm_mode(self) -> str:
         return "auto" if self.rpm is None else "fixed"
-
-
-def strict_limiter(limit: float, period_s: float = 60.0, burst: int | None = None) -> AsyncLimiter:
-    """An aiolimiter leaky bucket that never lets more than ``limit`` through
-    in any window of ``period_s`` seconds, counted on our side. Kept for
-    callers outside the batch runner; the runner uses
-    :class:`~designsim.batch.ratelimit.WindowLimiter`, which also keeps a
-    margin for the server's view of the window."""
-    b = burst or max(1, int(limit / period_s))
-    b = min(b, max(1, int(limit)))
-    rate_per_s = (limit - b + 1) / period_s
-    return AsyncLimiter(b, b / rate_per_s)
 
 
 def estimate_input_tokens(prompt: str, system: str | None = None) -> int:
@@ -382,18 +369,56 @@ def pending_keys(job: Job, journal: Journal, options: RunOptions) -> list[str]:
     return out
 
 
-def check_tokens(job: Job, keys: list[str], options: RunOptions, count: Callable[[str], int] | None = None) -> None:
+def near_limit_keys(job: Job, keys: list[str], options: RunOptions) -> list[str]:
+    """Ids whose estimated input tokens reach half the context window or of
+    ``--tpm``: the ones worth counting exactly (``countTokens``) up front."""
+    limits = [x for x in (options.context_window, options.tpm) if x]
+    if not limits:
+        return []
+    bound = 0.5 * min(limits)
+    return [k for k in keys if estimate_input_tokens(job.prompts[k], options.system) >= bound]
+
+
+def count_tokens_exactly(provider: Provider, job: Job, keys: list[str], options: RunOptions) -> dict[str, int]:
+    """Input tokens of ``keys`` by the provider's ``count_tokens`` (Gemini's
+    ``countTokens``: free, no generation), four at a time; an id whose count
+    fails keeps its estimate. Empty when the provider cannot count."""
+    counter = getattr(provider, "count_tokens", None)
+    if counter is None or not keys:
+        return {}
+
+    async def main() -> dict[str, int]:
+        sem = asyncio.Semaphore(4)
+        out: dict[str, int] = {}
+
+        async def one(key: str) -> None:
+            async with sem:
+                try:
+                    out[key] = int(await counter(GenerationRequest(prompt=job.prompts[key], system=options.system,
+                                                                   model=options.model)))
+                except ProviderError as exc:
+                    log.info("id=%s: countTokens failed (%s); using the estimate", key, exc.reason)
+
+        await asyncio.gather(*(one(k) for k in keys))
+        return out
+
+    return asyncio.run(main())
+
+
+def check_tokens(job: Job, keys: list[str], options: RunOptions, counted: dict[str, int] | None = None) -> None:
     """Up-front checks before anything is spent (issue 12 item 7): a prompt
     (with the system instruction) over the model's context window
     (``options.context_window``, tokens) can never be answered, and one over
-    ``--tpm`` can never fit a minute. ``count`` gives a prompt's input tokens
-    (default: the 4-characters-per-token estimate). Raises one
-    :class:`ConfigError` (exit 2) naming every such id."""
-    count = count or (lambda prompt: estimate_input_tokens(prompt, options.system))
+    ``--tpm`` can never fit a minute. ``counted`` holds exact counts
+    (:func:`count_tokens_exactly`); other ids use the 4-characters-per-token
+    estimate. Raises one :class:`ConfigError` (exit 2) naming every such id."""
+    counted = counted or {}
     over_window: list[str] = []
     over_tpm: list[str] = []
     for key in keys:
-        tokens = count(job.prompts[key])
+        tokens = counted.get(key)
+        if tokens is None:
+            tokens = estimate_input_tokens(job.prompts[key], options.system)
         if options.context_window and tokens + (options.max_output_tokens or 0) > options.context_window:
             over_window.append(f"{job.ids[key]} ({tokens} tokens)")
         if options.tpm and tokens > options.tpm * (1 - options.margin):
@@ -407,6 +432,13 @@ def check_tokens(job: Job, keys: list[str], options: RunOptions, count: Callable
                         f"which no minute can hold: ids {', '.join(over_tpm[:20])}{' ...' if len(over_tpm) > 20 else ''}")
     if problems:
         raise ConfigError("; ".join(problems), source=job.source or None, field=job.prompt_col)
+
+
+def _build_provider(factory: Callable[[], Provider]) -> Provider:
+    try:
+        return factory()
+    except QuotaExhausted as exc:  # no API key: a configuration problem, before any request
+        raise ConfigError(str(exc), field="GEMINI_API_KEY") from exc
 
 
 class _Checkpointer:
@@ -461,7 +493,14 @@ def execute_run(job: Job, out_dir: str | Path, options: RunOptions, provider_fac
         if removed:
             log.info("removed %d stale temp file(s) left by a killed run", removed)
         pending = pending_keys(job, journal, options)
-        check_tokens(job, pending, options)
+        provider: Provider | None = None
+        near = near_limit_keys(job, pending, options)
+        if near and options.backend == "live":  # count exactly what the estimate puts near a limit
+            provider = _build_provider(provider_factory)
+            counted = count_tokens_exactly(provider, job, near, options)
+        else:
+            counted = {}
+        check_tokens(job, pending, options, counted)
         log.info("batch run: %d id(s) in job, %d pending, backend %s, rpm %s, tpm %s, concurrency up to %d",
                  len(job), len(pending), options.backend, options.rpm or "auto", options.tpm, options.concurrency)
         counters = RunCounters(rpm_mode=options.rpm_mode)
@@ -477,10 +516,7 @@ def execute_run(job: Job, out_dir: str | Path, options: RunOptions, provider_fac
         else:
             live_keys = pending
         if live_keys:
-            try:
-                provider = provider_factory()
-            except QuotaExhausted as exc:  # no API key: a configuration problem, before any request
-                raise ConfigError(str(exc), field="GEMINI_API_KEY") from exc
+            provider = provider or _build_provider(provider_factory)
             run = _LiveRun(job, journal, provider, options, console, clock)
             run.on_result = _Checkpointer(out_dir, job, journal, options.checkpoint_every, options.checkpoint_every_s, clock)
             try:
