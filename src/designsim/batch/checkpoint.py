@@ -259,6 +259,8 @@ class Journal:
             if record.text:
                 update["text"] = self.redact(record.text)
             record = record.model_copy(update=update)
+        elif self.redact is not None and isinstance(record, BatchJobRecord) and record.error and self.redact.values:
+            record = record.model_copy(update={"error": self.redact(record.error)})
         line = record.model_dump_json().encode("utf-8") + b"\n"
         view = memoryview(line)
         while view:
