@@ -100,13 +100,16 @@ def test_recover_with_the_legacy_script_then_with_our_runner(tmp_path, legacy_ru
     assert final["PROMPT_ID"].is_unique and sorted(final["PROMPT_ID"]) == [1, 2, 3, 4, 5, 6]
     by_id = dict(zip(final["PROMPT_ID"], final["RESULT"]))
     assert by_id[4] == answer(PROMPTS[3]) and by_id[1] == stub_answer(PROMPTS[0])
-    assert results.with_name("RESULTS.pkl.bak.1").is_file()
+    # one rolling backup per output: the previous version, not a pile of .bak.N copies
+    assert sorted(p.name for p in results.parent.glob("RESULTS.pkl.bak*")) == ["RESULTS.pkl.bak"]
+    assert sorted(_ids(backup)["PROMPT_ID"]) == [1, 2, 3, 5, 6]
 
     # a complete output: nothing to do, nothing rewritten
     with FakeGeminiServer(lambda r: text_reply("never")) as server:
         assert main(["batch", "recover", "--input", str(tmp_path / "INPUT_PROMPTS.pkl"), "--output", str(results), *FAST]) == 0
         assert server.requests == []
-    assert not results.with_name("RESULTS.pkl.bak.2").exists()
+    assert sorted(p.name for p in results.parent.glob("RESULTS.pkl.bak*")) == ["RESULTS.pkl.bak"]
+    assert sorted(_ids(backup)["PROMPT_ID"]) == [1, 2, 3, 5, 6]
 
 
 def test_recover_legacy_without_a_key_is_a_config_error(tmp_path, legacy_run, legacy_script, monkeypatch, capsys):

@@ -66,3 +66,20 @@ def test_outputs_uploaded_even_on_failure_and_recovery_reads_another_run():
     assert recover_upload["with"]["name"] != "batch-results"  # artifacts are immutable: a new name
     assert any("designsim batch recover" in s.get("run", "") for s in jobs["recover"]["steps"])
     assert any("--shard" in s.get("run", "") for s in jobs["run"]["steps"])
+
+
+def test_recovery_verifies_the_source_run_and_holds_the_key_back():
+    data, _ = _load()
+    steps = data["jobs"]["recover"]["steps"]
+    names = [s.get("name", s.get("uses", "")) for s in steps]
+    verify = names.index("Verify the source run")
+    download = next(i for i, s in enumerate(steps) if "download-artifact" in s.get("uses", ""))
+    assert verify < download  # checked through the API before anything is downloaded
+    script = steps[verify]["run"]
+    assert "actions/runs/$RUN_ID" in script and "batch.yml" in script and "head_repository" in script
+    assert "workflow_dispatch" in script  # not a pull-request event
+    keyed = [i for i, s in enumerate(steps) if "GEMINI_API_KEY" in (s.get("env") or {})]
+    assert len(keyed) == 1 and steps[keyed[0]]["name"] == "Recover the missing ids"
+    assert steps[keyed[0]]["if"] == "steps.missing.outputs.count != '0'"  # no key at all when nothing is missing
+    recover_runs = " ".join(s.get("run", "") for s in steps)
+    assert "earlier/results.parquet" in recover_runs and ".pkl" not in recover_runs  # never a pickle from an artifact

@@ -1,104 +1,62 @@
 """``--backend batch-api``: the same job through Gemini Batch Mode.
 
-Batch Mode (``client.batches``) costs half the live price and targets a 24 h
-turnaround; it takes *inline* requests up to 20 MB per job (Gemini Batch Mode
-docs), so pending prompts are split into jobs of at most
-:data:`INLINE_LIMIT_BYTES`. Each request carries ``metadata.key`` = the id key
-so results are matched by id, not by position.
+The Batch Mode calls themselves live in :mod:`designsim.providers.batch_mode`
+(the one client factory, the same retry policy and error mapping as live
+calls, jobs sized by serialised request, the File API for work over 20 MB).
+This module keeps the journal in step with them. One invocation (re-run it to
+make progress; it resumes across workflow runs because the job names live in
+the checkpoint):
 
-One invocation (re-run it to make progress; it resumes across workflow runs
-because the job names live in the checkpoint):
-
-1. poll every open job recorded in the journal (``client.batches.get``); a
-   finished job's inline responses become result records exactly like live
-   ones (blocked prompts and safety stops are permanent failures); a job that
-   failed, was cancelled or expired is closed and its ids become pending again;
-2. submit the ids that are neither done nor inside a running job
-   (``client.batches.create`` with inline requests) and record the job names.
-
-REST shapes (google-genai 3.4, ``batches.py``): ``POST
-/{version}/models/{model}:batchGenerateContent`` with
-``{"batch": {"inputConfig": {"requests": {"requests": [{"request": {...},
-"metadata": {...}}]}}}}``; ``GET /{version}/batches/{id}`` returns
-``{"name", "metadata": {"state": "BATCH_STATE_…", "output":
-{"inlinedResponses": {"inlinedResponses": [{"response"|"error", "metadata"}]}}}}``.
+1. poll every open job recorded in the journal; a finished job's responses
+   become result records exactly like live ones, matched by the ``key``
+   metadata (blocked prompts and safety stops are permanent failures: recorded
+   once, never resubmitted unless ``--retry-permanent``); a job that failed,
+   was cancelled, expired or 404s is closed and its ids become pending again;
+   a job older than ``--batch-deadline`` is cancelled and its ids go to live
+   calls in this run (jobs stuck in PENDING: python-genai #2974);
+2. submit the pending ids that are in no running job; a job that fails at
+   create is recorded and replaced: its ids are submitted again in two halves,
+   down to single requests, which then fail permanently alone.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from rich.console import Console
 
 from designsim.batch.checkpoint import BatchJobRecord, Journal, ResultRecord, prompt_digest
 from designsim.batch.tables import Job
-from designsim.errors import ConfigError, PermanentProviderError, QuotaExhausted, TransientProviderError
-from designsim.providers.base import GenerationRequest
-from designsim.providers.gemini import config_kwargs
+from designsim.errors import PermanentProviderError, QuotaExhausted, TransientProviderError
+from designsim.providers.batch_mode import (
+    BatchRequest,
+    GeminiBatchMode,
+    JobNotFound,
+    JobStatus,
+    build_request,
+    plan_jobs,
+)
 
 log = logging.getLogger("designsim.batch")
 
-#: Gemini's inline Batch Mode limit is 20 MB per job; keep headroom for JSON framing.
-INLINE_LIMIT_BYTES = 18_000_000
-DONE_OK = {"JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED"}
-DONE_BAD = {"JOB_STATE_FAILED", "JOB_STATE_CANCELLED", "JOB_STATE_EXPIRED"}
 
-
-def _client():
-    from google import genai
-
-    from designsim.providers.gemini import api_key_from_env
-
-    key = api_key_from_env()
-    if not key:
-        raise ConfigError("no Gemini API key: set GEMINI_API_KEY (or GOOGLE_API_KEY)", field="GEMINI_API_KEY")
-    return genai.Client(api_key=key)
-
-
-def _call(fn: Callable[[], Any], options) -> Any:
-    """``fn()`` with our error mapping and the run's retry policy (sync)."""
-    from designsim.providers.gemini import _MAPPED_ERRORS, map_api_error
-
-    policy = options.policy
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            return fn()
-        except _MAPPED_ERRORS as exc:
-            mapped = map_api_error(exc)
-            if not isinstance(mapped, TransientProviderError) or attempt == policy.attempts:
-                raise mapped from exc
-            delay = policy.wait_seconds(attempt, mapped.retry_delay)
-            log.info("Batch Mode call failed (%s); retrying in %.2fs", mapped.reason, delay)
-            time.sleep(delay)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _state(batch_job: Any) -> str:
-    state = getattr(batch_job, "state", None)
-    return str(getattr(state, "value", state) or "")
-
-
-def collect(batch_job: Any, submitted: BatchJobRecord, job: Job, journal: Journal) -> tuple[int, int]:
-    """Turn a finished job's inline responses into result records.
-    Returns ``(succeeded, failed)`` counts; ids absent from the responses stay pending."""
+def collect(status: JobStatus, submitted: BatchJobRecord, job: Job, journal: Journal) -> tuple[int, int]:
+    """Turn a finished job's responses into result records. Returns
+    ``(succeeded, failed)``; ids absent from the responses stay pending."""
     from designsim.providers.gemini import TRANSIENT_STATUSES, completion_from_response
 
-    responses = list(getattr(getattr(batch_job, "dest", None), "inlined_responses", None) or [])
     ok = bad = 0
-    for position, item in enumerate(responses):
-        key = (item.metadata or {}).get("key") if getattr(item, "metadata", None) else None
-        if key is None and position < len(submitted.keys):
-            key = submitted.keys[position]
-        if key is None or key not in job.prompts or journal.state.succeeded(key):
+    wanted = set(submitted.keys)
+    for item in status.results:
+        key = item.key
+        if key is None or key not in wanted or key not in job.prompts or journal.state.succeeded(key):
             continue
         base = dict(key=key, digest=submitted.digests.get(key, ""), backend="batch-api", requests=1)
-        if getattr(item, "error", None) is not None:
-            code = int(item.error.code or 0)
-            journal.append(ResultRecord(status="failed", reason=f"batch:{code}", error=str(item.error.message or ""),
-                                        transient=code in TRANSIENT_STATUSES, **base))
+        if item.response is None:
+            journal.append(ResultRecord(status="failed", reason=f"batch:{item.error_code}", error=item.error_message,
+                                        transient=item.error_code in TRANSIENT_STATUSES, **base))
             bad += 1
             continue
         try:
@@ -113,73 +71,97 @@ def collect(batch_job: Any, submitted: BatchJobRecord, job: Job, journal: Journa
     return ok, bad
 
 
-def _inline_request(prompt: str, key: str, options) -> dict:
-    config = config_kwargs(GenerationRequest(prompt=prompt, system=options.system, temperature=options.temperature,
-                                             max_output_tokens=options.max_output_tokens))
-    request: dict[str, Any] = {"contents": [{"role": "user", "parts": [{"text": prompt}]}], "metadata": {"key": key}}
-    if config:
-        request["config"] = config
-    return request
+def _requests(job: Job, keys: list[str], options) -> list[BatchRequest]:
+    return [BatchRequest(k, build_request(job.prompts[k], system=options.system, temperature=options.temperature,
+                                          max_output_tokens=options.max_output_tokens)) for k in keys]
 
 
-def chunks(keys: list[str], job: Job, limit_bytes: int = INLINE_LIMIT_BYTES) -> list[list[str]]:
-    """Split ``keys`` into groups whose prompts fit one inline job (bytes of UTF-8 JSON)."""
-    groups: list[list[str]] = []
-    current: list[str] = []
-    size = 0
-    for key in keys:
-        cost = len(json.dumps(job.prompts[key]).encode("utf-8")) + len(key) + 200
-        if current and size + cost > limit_bytes:
-            groups.append(current)
-            current, size = [], 0
-        current.append(key)
-        size += cost
-    if current:
-        groups.append(current)
-    return groups
+def _submit(mode: GeminiBatchMode, job: Job, journal: Journal, group: list[BatchRequest], via: str, options,
+            model: str) -> list[str]:
+    """Create one job for ``group``; on a permanent create failure record it and
+    replace it by two halves (a lone request fails permanently). Returns the
+    names of the jobs created."""
+    digests = {r.key: prompt_digest(job.prompts[r.key], options.system, options.model) for r in group}
+    try:
+        created = mode.create(model, group, via, f"designsim-{len(group)}-prompts")
+    except PermanentProviderError as exc:
+        journal.append(BatchJobRecord(event="create_failed", name=f"create:{group[0].key}+{len(group) - 1}",
+                                      model=model, keys=[r.key for r in group], via=via, error=str(exc)[:500]))
+        if len(group) == 1:
+            journal.append(ResultRecord(status="failed", key=group[0].key, reason=f"batch:create:{exc.reason}",
+                                        error=str(exc), digest=digests[group[0].key], backend="batch-api", requests=1))
+            return []
+        log.warning("Batch Mode create failed for %d prompt(s) (%s); submitting them again in two halves", len(group), exc)
+        half = len(group) // 2
+        return (_submit(mode, job, journal, group[:half], via, options, model)
+                + _submit(mode, job, journal, group[half:], via, options, model))
+    journal.append(BatchJobRecord(event="submitted", name=created.name, model=model, keys=[r.key for r in group],
+                                  digests=digests, state=created.state, via=via))
+    log.info("submitted Batch Mode job %s with %d prompt(s) (%s)", created.name, len(group), via)
+    return [created.name]
 
 
-def run_batch_api(job: Job, journal: Journal, pending: list[str], options, console: Console) -> str:
-    """Poll open jobs, collect finished ones, submit what is left.
-    Returns a "stopped" message ("" when nothing is outstanding)."""
-    from designsim.providers.gemini import DEFAULT_MODEL
+def run_batch_api(job: Job, journal: Journal, pending: list[str], options, console: Console, *,
+                  clock: Callable[[], float] = time.monotonic,
+                  mode_factory: Callable[[], GeminiBatchMode] | None = None,
+                  wall: Callable[[], float] = time.time) -> tuple[str, list[str]]:
+    """Poll open jobs, collect finished ones, submit what is left (see the
+    module docstring). Returns ``(stopped message, keys to send live now)``:
+    the message is "" when nothing is outstanding; the keys are those whose
+    job passed ``options.batch_deadline_s``. Raises
+    :class:`~designsim.providers.batch_mode.BatchModeUnavailable` (exit 2) for
+    an endpoint without Batch Mode and :class:`ConfigError` without a key."""
+    from designsim.batch.runner import pending_keys
+    from designsim.providers.catalogue import default_model
 
     if not pending and not journal.state.open_jobs:
-        return ""
-    client = _client()
-    model = options.model or DEFAULT_MODEL
+        return "", []
+    if mode_factory is None:
+        from designsim.providers.client import settings_from_env
+
+        def mode_factory() -> GeminiBatchMode:
+            return GeminiBatchMode(settings_from_env(), options.policy)
+
+    mode = mode_factory()
+    model = options.model or default_model()
     running: list[str] = []
+    live: list[str] = []
     try:
         for name, submitted in list(journal.state.open_jobs.items()):
-            batch_job = _call(lambda: client.batches.get(name=name), options)
-            state = _state(batch_job)
-            if state in DONE_OK:
-                ok, bad = collect(batch_job, submitted, job, journal)
-                journal.append(BatchJobRecord(event="done", name=name, state=state, model=submitted.model))
-                log.info("Batch Mode job %s %s: %d ok, %d failed", name, state, ok, bad)
-            elif state in DONE_BAD:
-                journal.append(BatchJobRecord(event="done", name=name, state=state, model=submitted.model))
-                log.warning("Batch Mode job %s ended %s; its ids will be submitted again", name, state)
+            try:
+                status = mode.get(name)
+            except JobNotFound:
+                journal.append(BatchJobRecord(event="done", name=name, state="NOT_FOUND", model=submitted.model))
+                log.warning("Batch Mode job %s was not found (404); its ids will be submitted again", name)
+                continue
+            if status.succeeded:
+                ok, bad = collect(status, submitted, job, journal)
+                journal.append(BatchJobRecord(event="done", name=name, state=status.state, model=submitted.model))
+                log.info("Batch Mode job %s %s: %d ok, %d failed", name, status.state, ok, bad)
+            elif status.failed:
+                journal.append(BatchJobRecord(event="done", name=name, state=status.state, model=submitted.model))
+                log.warning("Batch Mode job %s ended %s; its ids will be submitted again", name, status.state)
+            elif options.batch_deadline_s is not None and wall() - submitted.at > options.batch_deadline_s:
+                mode.cancel(name)
+                journal.append(BatchJobRecord(event="done", name=name, state="DEADLINE", model=submitted.model))
+                live.extend(k for k in submitted.keys if not journal.state.succeeded(k))
+                log.warning("Batch Mode job %s still %s after --batch-deadline (%.0f s); cancelled, its %d id(s) go live",
+                            name, status.state or "unknown", options.batch_deadline_s, len(submitted.keys))
             else:
                 running.append(name)
-                log.info("Batch Mode job %s is %s", name, state or "unknown")
+                log.info("Batch Mode job %s is %s", name, status.state or "unknown")
         in_flight = {k for rec in journal.state.open_jobs.values() for k in rec.keys}
-        todo = [k for k in job.keys if k not in in_flight and not journal.state.succeeded(
-            k, prompt_digest(job.prompts[k], options.system, options.model))]
-        for group in chunks(todo, job):
-            requests = [_inline_request(job.prompts[k], k, options) for k in group]
-            created = _call(lambda: client.batches.create(model=model, src=requests,
-                                                          config={"display_name": f"designsim-{len(group)}-prompts"}), options)
-            digests = {k: prompt_digest(job.prompts[k], options.system, options.model) for k in group}
-            journal.append(BatchJobRecord(event="submitted", name=created.name, model=model, keys=group, digests=digests,
-                                          state=_state(created)))
-            running.append(created.name)
-            log.info("submitted Batch Mode job %s with %d prompt(s)", created.name, len(group))
+        live_set = set(live)
+        todo = [k for k in pending_keys(job, journal, options) if k not in in_flight and k not in live_set]
+        if todo:
+            plan = plan_jobs(_requests(job, todo, options))
+            for group in plan.groups:
+                running.extend(_submit(mode, job, journal, group, plan.via, options, model))
     except QuotaExhausted as exc:
-        return f"quota exhausted: {exc}"
+        return f"quota exhausted: {exc}", live
     except (TransientProviderError, PermanentProviderError) as exc:
-        return f"Batch Mode call failed: {exc}"
+        return f"Batch Mode call failed: {exc}", live
     if running:
         waiting = sum(len(journal.state.open_jobs[n].keys) for n in running if n in journal.state.open_jobs)
-        return f"{waiting} id(s) waiting in Batch Mode job(s) {', '.join(running)}; re-run later to collect"
-    return ""
+        return f"{waiting} id(s) waiting in Batch Mode job(s) {', '.join(running)}; re-run later to collect", live
+    return "", live

@@ -89,14 +89,19 @@ class ResultRecord(BaseModel):
 
 
 class BatchJobRecord(BaseModel):
-    """A Gemini Batch Mode job: ``event`` ``submitted`` (with its ``keys``) or
-    ``done`` (with the final ``state``). ``name`` is ``batches/…``."""
+    """A Gemini Batch Mode job: ``event`` ``submitted`` (with its ``keys``,
+    ``via`` ``inline`` or ``file``), ``done`` (with the final ``state``, also
+    ``NOT_FOUND`` for a job that 404s and ``DEADLINE`` for one given up after
+    ``--batch-deadline``) or ``create_failed`` (``error``; its ids are
+    submitted again, split). ``name`` is ``batches/…``."""
 
     model_config = ConfigDict(extra="ignore")
 
     kind: Literal["batch_job"] = "batch_job"
-    event: Literal["submitted", "done"]
+    event: Literal["submitted", "done", "create_failed"]
     name: str
+    via: str = "inline"
+    error: str = ""
     model: str = ""
     keys: list[str] = []
     digests: dict[str, str] = {}
@@ -156,7 +161,7 @@ class JournalState:
         elif isinstance(record, BatchJobRecord):
             if record.event == "submitted":
                 self.open_jobs[record.name] = record
-            else:
+            elif record.event == "done":
                 self.open_jobs.pop(record.name, None)
         else:
             self.runs.append(record)
@@ -171,19 +176,20 @@ class Journal:
     """Append-only, fsync'd JSONL journal (see the module docstring).
 
     Use :meth:`open` (reads the existing records, repairs a torn tail, takes
-    the lock) then :meth:`append`; :meth:`close` releases the lock. ``fsync``
+    the lock; ``redact`` scrubs secrets from every result) then :meth:`append`; :meth:`close` releases the lock. ``fsync``
     may be turned off only for bulk loads in benchmarks.
     Raises :class:`ConfigError` if another process holds the journal.
     """
 
-    def __init__(self, path: Path, fd: int, state: JournalState, *, fsync: bool = True):
+    def __init__(self, path: Path, fd: int, state: JournalState, *, fsync: bool = True, redact=None):
+        self.redact = redact
         self.path = path
         self._fd = fd
         self.state = state
         self.fsync = fsync
 
     @classmethod
-    def open(cls, directory: str | Path, *, fsync: bool = True, lock: bool = True) -> "Journal":
+    def open(cls, directory: str | Path, *, fsync: bool = True, lock: bool = True, redact=None) -> "Journal":
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / JOURNAL_NAME
@@ -199,7 +205,7 @@ class Journal:
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, state, fsync=fsync)
+        return cls(path, fd, state, fsync=fsync, redact=redact)
 
     @staticmethod
     def read_state(directory: str | Path) -> JournalState:
@@ -245,7 +251,16 @@ class Journal:
 
     def append(self, record: ResultRecord | BatchJobRecord | RunRecord) -> None:
         """Write one record as one line, fsync it, and fold it into :attr:`state`.
-        Cost: one ``write`` + one ``fsync``, independent of the journal's size."""
+        Cost: one ``write`` + one ``fsync``, independent of the journal's size.
+        A result's ``error`` and ``text`` pass through ``redact`` (a
+        :class:`designsim.redact.Redactor`) first: an error body may echo a key."""
+        if self.redact is not None and isinstance(record, ResultRecord) and self.redact.values:
+            update = {"error": self.redact(record.error)}
+            if record.text:
+                update["text"] = self.redact(record.text)
+            record = record.model_copy(update=update)
+        elif self.redact is not None and isinstance(record, BatchJobRecord) and record.error and self.redact.values:
+            record = record.model_copy(update={"error": self.redact(record.error)})
         line = record.model_dump_json().encode("utf-8") + b"\n"
         view = memoryview(line)
         while view:

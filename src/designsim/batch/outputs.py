@@ -8,7 +8,8 @@
                       ``RESULT``, ``REASON``, ``ERROR``, ``REQUESTS``,
                       ``INPUT_TOKENS``, ``OUTPUT_TOKENS`` + carried columns.
 ``DIR/{id}_result.txt`` one per success; the prefix is the legacy
-                      ``str(id).zfill(2)`` (made path-safe).
+                      ``str(id).zfill(2)`` (made path-safe), plus a short
+                      hash when two ids would share a name.
 ``DIR/summary.json``  :class:`Summary`.
 
 All of them are derived from ``journal.jsonl``, so writing them again (at the
@@ -34,12 +35,22 @@ LOG_NAME = "LOG.log"
 
 class RunCounters(BaseModel):
     """What this one invocation did: HTTP ``requests`` sent, ``retries`` among
-    them, ``duration_s`` wall seconds, ``stopped`` why it ended early."""
+    them, ``http_429`` answered 429, ``duration_s`` wall seconds of the whole
+    process (reading the input and writing the outputs included), ``stopped``
+    why it ended early; ``rpm_mode`` ``auto``/``fixed``, ``rpm_settled`` the
+    requests/min limit in force at the end (with ``--rpm auto``: the rate the
+    search settled on), ``concurrency_peak`` most requests in flight,
+    ``latency_s`` the mean observed seconds per request (``None`` if none)."""
 
     requests: int = 0
     retries: int = 0
+    http_429: int = 0
     duration_s: float = 0.0
     stopped: str = ""
+    rpm_mode: str = "fixed"
+    rpm_settled: float | None = None
+    concurrency_peak: int = 0
+    latency_s: float | None = None
 
 
 class Summary(BaseModel):
@@ -49,7 +60,7 @@ class Summary(BaseModel):
     with a result; ``failed`` = ``total - succeeded`` (failed or never tried);
     ``requests`` / ``retries`` HTTP requests over the job's whole journal
     (every run, including killed ones); tokens (tokens) over successes;
-    ``duration_s`` seconds of this invocation; ``failures`` count of unfinished
+    ``duration_s`` seconds of this whole process; ``failures`` count of unfinished
     ids by reason (``"not_attempted"`` for ids never sent).
     """
 
@@ -129,6 +140,54 @@ def _write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
+def result_file_names(ids: list) -> list[str]:
+    """``{stem}_result.txt`` for each id (issue 11 item 9a): the legacy
+    ``str(id).zfill(2)`` stem (made path-safe) when it is unique, else the
+    stem plus ``-`` and 8 hex characters of SHA-256 of ``str(id)``, so ids
+    such as ``"a/b"`` and ``"a_b"`` or ``"7"`` and ``"07"`` never share a file."""
+    import hashlib
+
+    stems = [safe_file_stem(i) for i in ids]
+    counts: dict[str, int] = {}
+    for stem in stems:
+        folded = stem.lower()  # case-insensitive file systems (macOS, Windows) fold names
+        counts[folded] = counts.get(folded, 0) + 1
+    names = []
+    for raw, stem in zip(ids, stems):
+        if counts[stem.lower()] > 1:
+            stem = f"{stem[:100]}-{hashlib.sha256(str(raw).encode('utf-8')).hexdigest()[:8]}"
+        names.append(f"{stem}_result.txt")
+    return names
+
+
+def write_results_pickle(out_dir: Path, job: Job, state: JournalState) -> None:
+    """Only ``RESULTS.pkl``, atomically (the periodic checkpoint during a run)."""
+    legacy, _full = result_frames(job, state)
+    atomic_write(out_dir / RESULTS_PKL, lambda p: legacy.to_pickle(p, protocol=4))
+
+
+def write_summary(out_dir: Path, summary: Summary) -> None:
+    """``summary.json``, atomically."""
+    atomic_write_text(out_dir / SUMMARY_JSON, summary.model_dump_json(indent=2) + "\n")
+
+
+def clean_stale_temp_files(out_dir: Path) -> int:
+    """Remove temp files (``.NAME.*.tmp``) that a killed run's atomic writes
+    left in ``out_dir``; the caller holds the journal lock, so no write of
+    ours is running. Returns how many were removed."""
+    removed = 0
+    if not out_dir.is_dir():
+        return 0
+    for path in out_dir.glob(".*.tmp"):
+        if path.is_file():
+            try:
+                path.unlink()
+                removed += 1
+            except OSError:
+                pass
+    return removed
+
+
 def write_outputs(out_dir: Path, job: Job, state: JournalState, summary: Summary) -> None:
     """Write every output file atomically (``designsim.fileio``). A text file
     is rewritten only when its content changed, so a resumed run touches only
@@ -139,6 +198,7 @@ def write_outputs(out_dir: Path, job: Job, state: JournalState, summary: Summary
     legacy, full = result_frames(job, state)
     atomic_write(out_dir / RESULTS_PKL, lambda p: legacy.to_pickle(p, protocol=4))
     atomic_write(out_dir / RESULTS_PARQUET, lambda p: parquet_safe(full).to_parquet(p, index=False))
-    for raw_id, result in zip(legacy[job.id_col].tolist(), legacy[RESULT_COL].tolist()):
-        _write_if_changed(out_dir / f"{safe_file_stem(raw_id)}_result.txt", result)
-    atomic_write_text(out_dir / SUMMARY_JSON, summary.model_dump_json(indent=2) + "\n")
+    ids = legacy[job.id_col].tolist()
+    for name, result in zip(result_file_names(ids), legacy[RESULT_COL].tolist()):
+        _write_if_changed(out_dir / name, result)
+    write_summary(out_dir, summary)

@@ -36,6 +36,7 @@ from designsim.batch.tables import (
     read_pickle_tolerant,
     read_table,
     succeeded_keys,
+    stale_temp_files_of,
     table_kind,
 )
 from designsim.errors import ConfigError
@@ -44,24 +45,80 @@ RECOVER_WORK = "recover.work"
 LEGACY_KEEP = "recover.legacy"
 
 
-def read_results(path: str | Path, *, id_col: str = DEFAULT_ID_COL) -> tuple[pd.DataFrame, set[str], bool]:
+def read_results(path: str | Path, *, id_col: str = DEFAULT_ID_COL, trust_pickle: bool = False,
+                 notes: list[str] | None = None) -> tuple[pd.DataFrame, set[str], bool]:
     """An earlier run's results: ``(frame, unrestorable class names, existed)``.
     A missing file is an empty result (a legacy run that died before its
-    first success never wrote one). Raises :class:`ConfigError` when the file
-    exists but has no ``id_col`` column."""
+    first success never wrote one). A *torn* pickle (the legacy script killed
+    while rewriting it) is an empty result too, with a line in ``notes``: the
+    ``NN_result.txt`` files beside it (:func:`legacy_text_results`) still hold
+    its successes. Raises :class:`ConfigError` when the file exists but has no
+    ``id_col`` column."""
     path = Path(path)
+    empty = pd.DataFrame({id_col: pd.Series([], dtype=object), RESULT_COL: pd.Series([], dtype=object)})
     if not path.exists():
-        return pd.DataFrame({id_col: pd.Series([], dtype=object), RESULT_COL: pd.Series([], dtype=object)}), set(), False
+        return empty, set(), False
     if table_kind(path) == "pickle":
         try:
-            frame, missing = read_pickle_tolerant(path)
-        except Exception as exc:
-            raise ConfigError(f"cannot read results pickle: {type(exc).__name__}: {exc}", source=str(path)) from exc
+            frame, missing = read_pickle_tolerant(path, trust_pickle=trust_pickle)
+        except ConfigError:
+            raise
+        except Exception as exc:  # EOFError / UnpicklingError: a torn file
+            if notes is None:
+                raise ConfigError(f"cannot read results pickle: {type(exc).__name__}: {exc}", source=str(path)) from exc
+            notes.append(f"note: {path.name} is torn or unreadable ({type(exc).__name__}: {str(exc)[:120]}); "
+                         "rebuilding its successes from the NN_result.txt files beside it")
+            return empty, set(), True
     else:
         frame, missing = read_table(path), set()
     if id_col not in frame.columns:
         raise ConfigError(f"results have no {id_col!r} column; columns are {list(map(str, frame.columns))}", source=str(path), field=id_col)
     return frame, missing, True
+
+
+def legacy_text_results(directory: Path, job: Job) -> tuple[pd.DataFrame, list[str]]:
+    """Successes rebuilt from the legacy script's ``{str(id).zfill(2)}_result.txt``
+    files in ``directory`` (it writes one per success *before* rewriting
+    ``RESULTS.pkl``, so they are the better record after a kill). Returns a
+    results frame (id column as in the job, ``RESULT``, the job's other
+    columns) and notes: names that match no id of ``job``, or more than one,
+    and empty files, are skipped and counted."""
+    from designsim.batch.tables import safe_file_stem
+
+    by_stem: dict[str, list[str]] = {}
+    for key in job.keys:
+        by_stem.setdefault(safe_file_stem(job.ids[key]), []).append(key)
+    keys: list[str] = []
+    texts: list[str] = []
+    unknown = ambiguous = empty = 0
+    for path in sorted(directory.glob("*_result.txt")):
+        stem = path.name[: -len("_result.txt")]
+        match = by_stem.get(stem)
+        if not match:
+            unknown += 1
+            continue
+        if len(match) > 1:
+            ambiguous += 1
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        if not text.strip():
+            empty += 1
+            continue
+        keys.append(match[0])
+        texts.append(text)
+    notes = []
+    if keys:
+        notes.append(f"rebuilt {len(keys)} success(es) from NN_result.txt files in {directory}")
+    if unknown or ambiguous or empty:
+        notes.append(f"skipped result files: {unknown} matching no input id, {ambiguous} matching several, {empty} empty")
+    sub = job.subset(keys).frame.reset_index(drop=True)
+    order = {k: i for i, k in enumerate(keys)}
+    texts_in_order = [texts[order[k]] for k in job.subset(keys).keys]
+    frame = pd.DataFrame({job.id_col: sub[job.id_col], RESULT_COL: texts_in_order})
+    for col in sub.columns:
+        if col not in frame.columns:
+            frame[col] = sub[col]
+    return frame, notes
 
 
 def find_missing(input_path: str | Path, output_path: str | Path, *, id_col: str = DEFAULT_ID_COL,
@@ -95,6 +152,8 @@ def merge_files(out: str | Path, inputs: list[Path], *, id_col: str = DEFAULT_ID
     out = Path(out)
     kind = table_kind(out)
     paths = [_merge_input(Path(p), kind) for p in inputs]
+    for stale in stale_temp_files_of(out):
+        stale.unlink(missing_ok=True)
     if out.exists() and all(p.resolve() != out.resolve() for p in paths):
         paths.insert(0, out)
     frames = [read_results(p, id_col=id_col)[0] if p.exists() else _raise_missing(p) for p in paths]
@@ -148,30 +207,52 @@ class RecoverReport:
 def recover(input_path: str | Path, output_path: str | Path, *, id_col: str = DEFAULT_ID_COL,
             prompt_col: str = DEFAULT_PROMPT_COL, legacy_script: str | Path | None = None,
             legacy_timeout_s: float | None = None, options=None, provider_factory=None,
-            console: Console | None = None) -> RecoverReport:
+            console: Console | None = None, trust_pickle: bool = False) -> RecoverReport:
     """Recover an earlier run (see the module docstring).
 
-    ``options`` (:class:`~designsim.batch.runner.RunOptions`) and
+    ``output_path`` is the earlier run's results file (``RESULTS.pkl``,
+    ``results.parquet``, ...). When its directory holds designsim's
+    ``journal.jsonl``, the run is resumed there from the journal (only ids
+    without a success are sent). Otherwise it is a legacy directory: its
+    ``RESULTS.pkl`` (torn or not) and its ``NN_result.txt`` files give the
+    successes. ``options`` (:class:`~designsim.batch.runner.RunOptions`) and
     ``provider_factory`` are used when re-running with our runner;
     ``legacy_script`` selects the legacy script instead (``legacy_timeout_s``
     bounds it, seconds). Raises :class:`ConfigError` for bad input.
     """
+    from designsim.batch.checkpoint import JOURNAL_NAME
+
     started = time.perf_counter()
     output_path = Path(output_path)
-    job = load_job(input_path, id_col=id_col, prompt_col=prompt_col)
-    results, unrestorable, existed = read_results(output_path, id_col=id_col)
+    job = load_job(input_path, id_col=id_col, prompt_col=prompt_col, trust_pickle=trust_pickle)
+    if (output_path.parent / JOURNAL_NAME).is_file() and legacy_script is None:
+        return _recover_from_journal(job, output_path, options, provider_factory, console, started)
+    notes: list[str] = []
+    results, unrestorable, existed = read_results(output_path, id_col=id_col, trust_pickle=trust_pickle, notes=notes)
+    added = 0
+    from_text, text_notes = legacy_text_results(output_path.parent, job) if output_path.parent.is_dir() else (None, [])
+    if from_text is not None and len(from_text):
+        before_text = succeeded_keys(results, id_col)
+        results, _ = merge_frames([results, from_text], id_col=id_col)
+        added = len(succeeded_keys(results, id_col) - before_text)
+        notes.extend(text_notes[:1] and [f"{text_notes[0]} ({added} not in {output_path.name})"] + text_notes[1:])
+    else:
+        notes.extend(text_notes)
     done = succeeded_keys(results, id_col)
     missing = [k for k in job.keys if k not in done]
     report = RecoverReport(total=len(job), before=len(job) - len(missing), missing_before=[str(job.ids[k]) for k in missing],
                            output=output_path)
+    report.details.extend(notes)
     if not existed:
-        report.details.append(f"note: {output_path} did not exist; treating every id as missing")
+        report.details.append(f"note: {output_path} did not exist; treating every id without a result file as missing")
     if unrestorable:
         report.details.append("note: pickled objects of " + ", ".join(sorted(unrestorable)) +
-                              " cannot be restored here (module not installed); those cells are kept as None "
-                              "(the original file is backed up unchanged)")
+                              " are not loaded (not pandas/numpy/pyarrow data, or not installed); those cells are "
+                              "kept as None (the original file is backed up unchanged)")
     if not missing:
         report.after = report.before
+        if added:
+            report.backup = atomic_write_table(results, output_path, backup=existed)
         report.duration_s = time.perf_counter() - started
         return report
     retry_job = job.subset(missing)
@@ -197,18 +278,61 @@ def recover(input_path: str | Path, output_path: str | Path, *, id_col: str = DE
         report.details.append(f"runner checkpoint and outputs in {work} ({result.summary.run.requests} request(s))")
         if result.message:
             report.details.append(f"runner stopped: {result.message}")
-        new = pd.read_pickle(work / "RESULTS.pkl")
+        new = read_pickle_tolerant(work / "RESULTS.pkl")[0]
     new_ok = succeeded_keys(new, id_col) if id_col in new.columns else set()
     report.recovered = len(new_ok & set(missing))
-    if report.recovered:
-        merged, merge_report = merge_frames([results, new], id_col=id_col)
-        if merge_report.conflicts:
-            report.details.append(f"{merge_report.conflicts} id(s) had two different results; kept the earlier run's")
+    if report.recovered or added:
+        merged, merge_report = merge_frames([results, new], id_col=id_col) if report.recovered else (results, None)
+        if merge_report is not None and merge_report.conflicts:
+            ids = ", ".join(merge_report.conflict_keys[:20]) + (" ..." if len(merge_report.conflict_keys) > 20 else "")
+            report.details.append(f"warning: {merge_report.conflicts} id(s) had two different results; kept the earlier run's (ids {ids})")
         report.backup = atomic_write_table(merged, output_path, backup=existed)
         final = succeeded_keys(merged, id_col)
     else:
         final = done
     report.still_missing = [str(job.ids[k]) for k in job.keys if k not in final]
     report.after = len(job) - len(report.still_missing)
+    report.duration_s = time.perf_counter() - started
+    return report
+
+
+def _recover_from_journal(job: Job, output_path: Path, options, provider_factory, console, started: float) -> RecoverReport:
+    """``recover`` of a designsim run directory: resume it from its journal,
+    so only ids without a success are sent (plus, after a kill, at most the
+    requests that were in flight, whose outcome never reached the journal)."""
+    from designsim.batch.checkpoint import Journal
+    from designsim.batch.outputs import RESULTS_PARQUET, RESULTS_PKL
+    from designsim.batch.runner import RunOptions, execute_run
+
+    out_dir = output_path.parent
+    state = Journal.read_state(out_dir)
+    done = {k for k in job.keys if state.succeeded(k)}
+    missing = [k for k in job.keys if k not in done]
+    report = RecoverReport(total=len(job), before=len(done), missing_before=[str(job.ids[k]) for k in missing],
+                           output=output_path, method="designsim's runner, resuming from its journal")
+    report.details.append(f"note: {out_dir} is a designsim run: its journal.jsonl says which ids succeeded")
+    if missing:
+        if provider_factory is None:
+            raise ConfigError("recover without --legacy-script needs a provider", field="provider")
+        result = execute_run(job, out_dir, options or RunOptions(), provider_factory, console=console)
+        report.details.append(f"{result.summary.run.requests} request(s) sent")
+        if result.message:
+            report.details.append(f"runner stopped: {result.message}")
+    else:  # rewrite the outputs from the journal anyway (a kill may have left them behind it)
+        from designsim.batch.outputs import RunCounters, build_summary, write_outputs
+
+        with Journal.open(out_dir) as journal:
+            write_outputs(out_dir, job, journal.state, build_summary(job, journal.state, RunCounters()))
+    state = Journal.read_state(out_dir)
+    final = {k for k in job.keys if state.succeeded(k)}
+    report.recovered = len(final - done)
+    report.still_missing = [str(job.ids[k]) for k in job.keys if k not in final]
+    report.after = len(final)
+    if output_path.name not in (RESULTS_PKL, RESULTS_PARQUET):
+        from designsim.batch.outputs import result_frames
+
+        legacy, full = result_frames(job, state)
+        frame = full if table_kind(output_path) != "pickle" else legacy
+        report.backup = atomic_write_table(frame, output_path, backup=output_path.exists())
     report.duration_s = time.perf_counter() - started
     return report

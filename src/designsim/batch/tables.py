@@ -5,8 +5,12 @@ the legacy script's format), ``.csv``, ``.jsonl``/``.ndjson`` (one JSON object
 per line) and ``.parquet``. A :class:`Job` is validated *before* any request is
 sent: the id and prompt columns must exist, every id must be present and
 unique, every prompt a non-empty string. Errors are
-:class:`~designsim.errors.ConfigError` naming the file, the column and the row
-positions (0-based, header excluded).
+:class:`~designsim.errors.ConfigError` naming the file, the column and the
+positions as the file counts them (1-based lines, header counted, for CSV and
+JSONL; 1-based rows otherwise), every problem at once.
+
+Pickles are read with :class:`RestrictedUnpickler` (pandas, numpy, pyarrow
+and plain builtins only) unless the caller trusts them (``--trust-pickle``).
 
 Ids are compared by a canonical string *key* (:func:`id_key`): ``7``,
 ``np.int64(7)``, ``7.0`` and ``"7"`` are one id, so a CSV-read shard merges
@@ -119,14 +123,18 @@ def safe_file_stem(value: Any) -> str:
 
 
 class _Placeholder:
-    """Stands in for an object whose class cannot be imported here (the
-    legacy ``RESPONSE`` column holds ``google.generativeai`` response objects)."""
+    """An inert stand-in for a pickled object whose class is not allowed (or
+    not importable) here, such as the legacy ``RESPONSE`` column's
+    ``google.generativeai`` response objects. Calling it, or restoring state
+    into it, runs nothing; re-pickled it becomes ``None``."""
+
+    _qualname = "?"
 
     def __init__(self, *args, **kwargs):
-        self.args = args
+        pass
 
     def __setstate__(self, state):
-        self.state = state
+        pass
 
     def __reduce__(self):  # re-pickled as None, never as a broken reference
         return (type(None), ())
@@ -135,61 +143,198 @@ class _Placeholder:
         return f"<unrestorable {self._qualname}>"
 
 
-class _TolerantUnpickler(pickle.Unpickler):
-    """Unpickles a pandas pickle even when some cell objects' modules are missing."""
+#: Names a pandas/numpy/pyarrow pickle needs besides classes (issue 11 item 1):
+#: reconstructors of numpy arrays and scalars, pandas blocks and indexes, and
+#: pyarrow arrays (pandas 3 pickles string columns as pyarrow arrays). Read from
+#: pickles written by pandas 1.5-3.1, numpy 1.26-2.4 and pyarrow 26 (2026-12-01).
+_SAFE_FUNCTIONS = {
+    "numpy": {"_reconstruct", "scalar", "_frombuffer", "dtype", "ndarray"},
+    "pandas": {"_unpickle_block", "__pyx_unpickle_NDArrayBacked", "_new_Index", "new_block", "_new_PeriodIndex",
+               "_new_DatetimeIndex", "_new_IntervalIndex", "_unpickle_timestamp", "_timedelta_unpickle",
+               "_unpickle_series_compat", "_unpickle_frame_compat", "__pyx_unpickle_Enum", "_make_block"},
+    "pyarrow": {"_restore_array", "py_buffer", "type_for_alias", "_reconstruct_table", "_reconstruct_record_batch",
+                "chunked_array", "schema", "field", "table", "array", "struct", "list_", "large_list", "timestamp",
+                "dictionary", "decimal128", "decimal256", "date32", "date64", "duration", "map_", "string", "large_string",
+                "binary", "large_binary", "float64", "int64", "bool_", "null", "time32", "time64"},
+}
+#: Builtins and standard-library types plain data is made of (nothing that can call or import).
+_SAFE_STDLIB = {
+    "builtins": {"set", "frozenset", "bytearray", "slice", "complex", "list", "dict", "tuple", "bytes", "str", "int",
+                 "float", "bool", "range", "object"},
+    "datetime": {"date", "datetime", "time", "timedelta", "timezone"},
+    "decimal": {"Decimal"},
+    "collections": {"OrderedDict"},
+    "copyreg": {"_reconstructor"},
+    "zoneinfo": {"ZoneInfo"},
+    "_codecs": {"encode"},
+}
 
-    missing: set[str]
+
+def _allowed_class(module: str, name: str, obj: Any) -> bool:
+    """Whether a pickle may use ``module.name`` (already imported as ``obj``)."""
+    if name in _SAFE_STDLIB.get(module, ()):
+        return True
+    root = module.split(".")[0]
+    if root not in _SAFE_FUNCTIONS or module.startswith(("pandas.io", "pandas.plotting", "pandas.tests", "pyarrow.fs",
+                                                         "pyarrow.parquet", "pyarrow.dataset", "numpy.lib.npyio")):
+        return False
+    if name in _SAFE_FUNCTIONS[root]:
+        return True
+    if not isinstance(obj, type):  # pd.NA / pd.NaT singletons are instances of allowed types
+        return type(obj).__module__.split(".")[0] == "pandas" and type(obj).__name__ in {"NAType", "NaTType"}
+    if root == "numpy":
+        return issubclass(obj, (np.generic, np.dtype, np.ndarray))
+    if root == "pandas":
+        from pandas.api.extensions import ExtensionArray, ExtensionDtype
+        from pandas.tseries.offsets import BaseOffset
+
+        allowed: tuple[type, ...] = (pd.Index, pd.DataFrame, pd.Series, ExtensionArray, ExtensionDtype, pd.Timestamp,
+                                     pd.Timedelta, pd.Period, pd.Interval, BaseOffset)
+        internals = module.startswith(("pandas.core.internals", "pandas._libs.internals"))
+        return issubclass(obj, allowed) or internals
+    import pyarrow as pa
+
+    return issubclass(obj, (pa.DataType, pa.Array, pa.ChunkedArray, pa.Scalar, pa.Field, pa.Schema, pa.Table,
+                            pa.RecordBatch, pa.Buffer))
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles pandas tables without running code from the pickle.
+
+    A pickle can call any importable function; this unpickler lets it use only
+    classes of pandas, numpy and pyarrow data, their reconstructors, and plain
+    builtins (:func:`_allowed_class`). Any other reference (``os.system``, a
+    legacy ``google.generativeai`` response class, a class that is not
+    installed) becomes an inert :class:`_Placeholder`; their dotted names are
+    collected in :attr:`refused`. Issue 11 item 1: no pickle from anywhere
+    untrusted is loaded with plain :mod:`pickle` unless ``--trust-pickle``.
+    """
+
+    def __init__(self, file):
+        super().__init__(file)
+        self.refused: set[str] = set()
 
     def find_class(self, module: str, name: str):
         try:
-            return super().find_class(module, name)
+            obj = super().find_class(module, name)
         except (ImportError, AttributeError):
-            self.missing.add(f"{module}.{name}")
-            return type(name, (_Placeholder,), {"_qualname": f"{module}.{name}"})
+            obj = None
+        if obj is not None and _allowed_class(module, name, obj):
+            return obj
+        self.refused.add(f"{module}.{name}")
+        return type(name, (_Placeholder,), {"_qualname": f"{module}.{name}"})
 
 
-def read_pickle_tolerant(path: Path) -> tuple[pd.DataFrame, set[str]]:
-    """``pd.read_pickle``, falling back to an unpickler that replaces objects of
-    unimportable classes with ``None``. Returns the frame and the set of class
-    names that could not be restored (empty when the plain read worked)."""
-    try:
-        return pd.read_pickle(path), set()
-    except (ImportError, AttributeError):
-        pass
-    unpickler = _TolerantUnpickler(io.BytesIO(path.read_bytes()))
-    unpickler.missing = set()
-    frame = unpickler.load()
+def read_pickle_restricted(path: Path) -> tuple[pd.DataFrame, set[str]]:
+    """Read a pandas pickle with :class:`RestrictedUnpickler`. Returns the
+    frame and the dotted names replaced by ``None`` (empty for a plain table).
+    Raises :class:`ConfigError` when the pickle does not hold a DataFrame."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        unpickler = RestrictedUnpickler(fh)
+        frame = unpickler.load()
     if not isinstance(frame, pd.DataFrame):
-        raise ConfigError("the pickle does not hold a pandas DataFrame", source=str(path))
+        raise ConfigError(f"the pickle does not hold a pandas DataFrame (found {type(frame).__name__})", source=str(path))
     for col in frame.columns:
         if frame[col].dtype == object:
             mask = frame[col].map(lambda v: isinstance(v, _Placeholder))
             if mask.any():
                 frame[col] = frame[col].where(~mask, None)
-    return frame, unpickler.missing
+    return frame, unpickler.refused
 
 
-def read_table(path: str | Path, *, tolerant: bool = False) -> pd.DataFrame:
+def read_pickle_tolerant(path: Path, *, trust_pickle: bool = False) -> tuple[pd.DataFrame, set[str]]:
+    """A results or input pickle: restricted (:func:`read_pickle_restricted`)
+    unless ``trust_pickle`` (``--trust-pickle``: plain ``pd.read_pickle``, which
+    runs whatever code the file names; only for files you made yourself).
+    Returns the frame and the set of names that were replaced by ``None``."""
+    if trust_pickle:
+        try:
+            return pd.read_pickle(path), set()
+        except (ImportError, AttributeError):
+            pass
+    return read_pickle_restricted(path)
+
+
+def _csv_record_lines(path: Path) -> list[int]:
+    """The 1-based file line on which each CSV data record starts (the header
+    is line 1; a quoted prompt may span lines, so this reads the file with the
+    :mod:`csv` module rather than counting rows)."""
+    import csv
+
+    starts: list[int] = []
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        reader = csv.reader(fh)
+        previous_end = 0
+        for index, row in enumerate(reader):
+            if index and row:  # pandas skips blank lines too
+                starts.append(previous_end + 1)
+            previous_end = reader.line_num
+    return starts
+
+
+def _read_jsonl(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """One JSON object per line; returns the frame and each row's 1-based line.
+    Raises :class:`ConfigError` listing *every* bad line by number."""
+    records: list[dict] = []
+    lines: list[int] = []
+    problems: list[str] = []
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except ValueError as exc:
+                problems.append(f"line {lineno}: not valid JSON ({exc})")
+                continue
+            if not isinstance(obj, dict):
+                problems.append(f"line {lineno}: expected a JSON object, found {type(obj).__name__}")
+                continue
+            records.append(obj)
+            lines.append(lineno)
+    if problems:
+        raise ConfigError(_problem_list(problems), source=str(path))
+    return pd.DataFrame.from_records(records), lines
+
+
+def _problem_list(problems: list[str], limit: int = 50) -> str:
+    shown = problems[:limit]
+    more = [f"... and {len(problems) - limit} more problem(s)"] if len(problems) > limit else []
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems:\n  " + "\n  ".join(shown + more)
+
+
+def read_table(path: str | Path, *, tolerant: bool = True, id_col: str | None = None, trust_pickle: bool = False,
+               with_lines: bool = False):
     """Read a table by extension (see :data:`READERS`).
 
-    ``tolerant`` pickles go through :func:`read_pickle_tolerant` (for result
-    files whose ``RESPONSE`` objects' module is not installed). Raises
-    :class:`ConfigError` for a missing file, an unknown extension, or content
-    that does not parse (the message keeps the parser's reason).
+    Pickles go through :func:`read_pickle_tolerant` (restricted unless
+    ``trust_pickle``). A CSV reads ``id_col`` as text, so ``"007"`` stays
+    ``"007"``. With ``with_lines`` returns ``(frame, labels)`` where
+    ``labels[i]`` says where row ``i`` is in the file: ``"line N"`` (1-based,
+    header counted) for CSV and JSONL, ``"row N"`` (1-based) otherwise.
+    Raises :class:`ConfigError` for a missing file, an unknown extension, or
+    content that does not parse (the message keeps the parser's reason; JSONL
+    names every bad line).
     """
+    del tolerant  # every pickle read is restricted-and-tolerant now; kept for callers
     path = Path(path)
     kind = READERS.get(path.suffix.lower())
     if kind is None:
         raise ConfigError(f"unknown table format {path.suffix!r}; expected one of {sorted(READERS)}", source=str(path))
     if not path.is_file():
         raise ConfigError("file not found", source=str(path))
+    lines: list[int] | None = None
     try:
         if kind == "pickle":
-            frame = read_pickle_tolerant(path)[0] if tolerant else pd.read_pickle(path)
+            frame = read_pickle_tolerant(path, trust_pickle=trust_pickle)[0]
         elif kind == "csv":
-            frame = pd.read_csv(path)
+            frame = pd.read_csv(path, dtype={id_col: str} if id_col else None)
+            lines = _csv_record_lines(path)
         elif kind == "jsonl":
-            frame = pd.read_json(path, lines=True, dtype=False)
+            frame, lines = _read_jsonl(path)
         else:
             frame = pd.read_parquet(path)
     except ConfigError:
@@ -198,7 +343,13 @@ def read_table(path: str | Path, *, tolerant: bool = False) -> pd.DataFrame:
         raise ConfigError(f"cannot read {kind} table: {type(exc).__name__}: {exc}", source=str(path)) from exc
     if not isinstance(frame, pd.DataFrame):
         raise ConfigError(f"expected a pandas DataFrame, found {type(frame).__name__}", source=str(path))
-    return frame
+    if not with_lines:
+        return frame
+    if lines is not None and len(lines) == len(frame):
+        labels = [f"line {n}" for n in lines]
+    else:
+        labels = [f"row {i + 1}" for i in range(len(frame))]
+    return frame, labels
 
 
 def write_table(frame: pd.DataFrame, path: Path, kind: str | None = None) -> None:
@@ -218,17 +369,50 @@ def write_table(frame: pd.DataFrame, path: Path, kind: str | None = None) -> Non
 
 def atomic_write_table(frame: pd.DataFrame, target: str | Path, *, backup: bool = False) -> Path | None:
     """Write ``frame`` to ``target`` atomically (format by ``target``'s
-    extension). With ``backup`` an existing file is first copied to
-    ``NAME.bak[.N]`` (:func:`designsim.fileio.backup_then_replace`), whose path
-    is returned."""
-    from designsim.fileio import atomic_write, backup_then_replace
+    extension). With ``backup`` an existing file is first kept as the one
+    rolling backup ``NAME.bak`` (replacing the previous one, so repeated
+    merges of a 140 MB table do not pile up ``.bak.N`` copies), whose path is
+    returned. The backup is a hard link where the file system allows (no
+    copy), made under a temp name and renamed, so it is never half-written."""
+    import os
+    import shutil
+
+    from designsim.fileio import atomic_write
 
     target = Path(target)
     kind = table_kind(target)
-    if backup:
-        return backup_then_replace(target, lambda p: write_table(frame, p, kind))
+    kept = None
+    if backup and target.exists():
+        kept = target.with_name(target.name + ".bak")
+        tmp = target.with_name(f".{kept.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            os.link(target, tmp)
+        except OSError:
+            shutil.copy2(target, tmp)
+        os.replace(tmp, kept)
     atomic_write(target, lambda p: write_table(frame, p, kind))
-    return None
+    return kept
+
+
+def stale_temp_files_of(target: str | Path, *, older_than_s: float = 60.0) -> list[Path]:
+    """Temp files a killed write of ``target`` (or of its backup) left beside
+    it (``.NAME.*.tmp``, ``.NAME.bak.*.tmp``) not touched for ``older_than_s``
+    seconds, so a write still running elsewhere is left alone."""
+    import time
+
+    target = Path(target)
+    if not target.parent.is_dir():
+        return []
+    now = time.time()
+    found = []
+    for path in target.parent.glob(f".{target.name}.*.tmp"):
+        try:
+            if path.is_file() and now - path.stat().st_mtime >= older_than_s:
+                found.append(path)
+        except OSError:
+            continue
+    return sorted(found)
 
 
 def table_kind(path: str | Path) -> str:
@@ -295,65 +479,87 @@ class Job:
         return self.subset(k for k in self.keys if shard_of(k, count) == index)
 
 
-def _rows(positions: Iterable[int], limit: int = 8) -> str:
-    positions = list(positions)
-    shown = ", ".join(str(p) for p in positions[:limit])
-    more = f" and {len(positions) - limit} more" if len(positions) > limit else ""
-    return f"row {shown}{more}" if len(positions) == 1 else f"rows {shown}{more}"
+def _rows(labels: list[str], limit: int = 8) -> str:
+    """``"line 3"`` / ``"lines 3, 7"``: positions as the file counts them."""
+    words = [label.split(" ", 1) for label in labels]
+    unit = words[0][0] if words else "row"
+    shown = ", ".join(w[-1] for w in words[:limit])
+    more = f" and {len(labels) - limit} more" if len(labels) > limit else ""
+    return f"{unit} {shown}{more}" if len(labels) == 1 else f"{unit}s {shown}{more}"
 
 
-def validate_job(frame: pd.DataFrame, *, id_col: str = DEFAULT_ID_COL, prompt_col: str = DEFAULT_PROMPT_COL, source: str = "") -> Job:
+def validate_job(frame: pd.DataFrame, *, id_col: str = DEFAULT_ID_COL, prompt_col: str = DEFAULT_PROMPT_COL, source: str = "",
+                 labels: list[str] | None = None) -> Job:
     """Check ``frame`` and build a :class:`Job`.
 
-    Raises :class:`ConfigError` (``source`` = file, ``field`` = column) when a
-    column is absent, an id is missing or duplicated, or a prompt is missing,
-    not text, or blank. Row positions in messages are 0-based data rows.
+    Raises one :class:`ConfigError` (``source`` = file, ``field`` = the first
+    bad column) listing *every* problem at once (issue 13): an absent column,
+    missing or duplicated ids, missing / non-text / blank prompts. Positions
+    are ``labels`` (from :func:`read_table` ``with_lines``: 1-based file lines
+    with the header counted for CSV/JSONL) or 1-based rows.
     """
     frame = frame.reset_index(drop=True)
-    for col in (id_col, prompt_col):
-        if col not in frame.columns:
-            raise ConfigError(f"column {col!r} not found; columns are {list(map(str, frame.columns))}", source=source, field=col)
-    raw_ids = frame[id_col].tolist()
-    missing = [i for i, v in enumerate(raw_ids) if is_missing_id(v)]
-    if missing:
-        raise ConfigError(f"missing id at {_rows(missing)}", source=source, field=id_col)
-    keys = [id_key(v) for v in raw_ids]
-    seen: dict[str, int] = {}
-    dups: dict[str, list[int]] = {}
-    for pos, key in enumerate(keys):
-        if key in seen:
-            dups.setdefault(key, [seen[key]]).append(pos)
-        else:
-            seen[key] = pos
-    if dups:
-        shown = "; ".join(f"{k!r} at {_rows(v)}" for k, v in list(dups.items())[:5])
-        more = f" (and {len(dups) - 5} more ids)" if len(dups) > 5 else ""
-        raise ConfigError(f"duplicate ids: {shown}{more}", source=source, field=id_col)
-    prompts = frame[prompt_col].tolist()
-    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p.strip()]
-    if bad:
-        raise ConfigError(f"missing, blank or non-text prompt at {_rows(bad)}", source=source, field=prompt_col)
+    labels = labels if labels is not None and len(labels) == len(frame) else [f"row {i + 1}" for i in range(len(frame))]
+    problems: list[tuple[str, str]] = []
+    absent = [col for col in (id_col, prompt_col) if col not in frame.columns]
+    for col in absent:
+        problems.append((col, f"column {col!r} not found; columns are {list(map(str, frame.columns))}"))
+    keys: list[str] = []
+    raw_ids: list[Any] = []
+    if id_col not in absent:
+        raw_ids = frame[id_col].tolist()
+        missing = [labels[i] for i, v in enumerate(raw_ids) if is_missing_id(v)]
+        if missing:
+            problems.append((id_col, f"missing id at {_rows(missing)}"))
+        keys = [id_key(v) for v in raw_ids]
+        seen: dict[str, int] = {}
+        dups: dict[str, list[int]] = {}
+        for pos, key in enumerate(keys):
+            if is_missing_id(raw_ids[pos]):
+                continue
+            if key in seen:
+                dups.setdefault(key, [seen[key]]).append(pos)
+            else:
+                seen[key] = pos
+        for k, v in dups.items():
+            problems.append((id_col, f"duplicate id {k!r} at {_rows([labels[i] for i in v])}"))
+    prompts: list[Any] = []
+    if prompt_col not in absent:
+        prompts = frame[prompt_col].tolist()
+        bad = [labels[i] for i, p in enumerate(prompts) if not isinstance(p, str) or not p.strip()]
+        if bad:
+            problems.append((prompt_col, f"missing, blank or non-text prompt at {_rows(bad)}"))
+    if problems:
+        raise ConfigError(_problem_list([f"{col}: {msg}" if len(problems) > 1 else msg for col, msg in problems]),
+                          source=source, field=problems[0][0])
     return Job(frame, keys, dict(zip(keys, prompts)), id_col, prompt_col, source, dict(zip(keys, raw_ids)))
 
 
-def load_job(path: str | Path, *, id_col: str = DEFAULT_ID_COL, prompt_col: str = DEFAULT_PROMPT_COL) -> Job:
-    """:func:`read_table` then :func:`validate_job`."""
-    return validate_job(read_table(path), id_col=id_col, prompt_col=prompt_col, source=str(path))
+def load_job(path: str | Path, *, id_col: str = DEFAULT_ID_COL, prompt_col: str = DEFAULT_PROMPT_COL,
+             trust_pickle: bool = False) -> Job:
+    """:func:`read_table` (ids as text for CSV, positions as file lines) then :func:`validate_job`."""
+    frame, labels = read_table(path, id_col=id_col, trust_pickle=trust_pickle, with_lines=True)
+    return validate_job(frame, id_col=id_col, prompt_col=prompt_col, source=str(path), labels=labels)
 
 
 # ---------------------------------------------------------------------- results
 
 
 def success_mask(frame: pd.DataFrame) -> pd.Series:
-    """Rows that hold a success: ``STATUS == "ok"`` when the table has a
-    status column (our ``results.parquet``), else a non-blank ``RESULT``
-    (the legacy ``RESULTS.pkl`` only ever holds successes)."""
+    """Rows that hold a success, whatever the table's source: a non-blank
+    ``RESULT`` that is not *marked* failed. A row is marked failed only by a
+    ``STATUS`` value other than ``"ok"`` (``failed``, ``pending``); a missing
+    ``STATUS`` column or an empty cell in it (a legacy ``RESULTS.pkl`` row
+    after a concat with our ``results.parquet``) does not mark anything, so
+    such a row with text is a success (issue 12, item 1)."""
     if RESULT_COL not in frame.columns:
         return pd.Series(False, index=frame.index)
     result = frame[RESULT_COL]
     has_text = result.notna() & (result.astype(str).str.strip() != "")
     if STATUS_COL in frame.columns:
-        return has_text & (frame[STATUS_COL].astype(object) == "ok")
+        status = frame[STATUS_COL].astype(object)
+        unmarked = status.isna() | (status.astype(str).str.strip() == "")
+        return has_text & (unmarked | (status == "ok"))
     return has_text
 
 
@@ -369,7 +575,8 @@ class MergeReport:
     """What :func:`merge_frames` did. ``rows_in`` rows read, ``ids`` ids out,
     ``succeeded`` of them with a success, ``duplicates_dropped`` rows dropped,
     ``conflicts`` ids with differing successes (earliest input kept),
-    ``conflict_examples`` up to 5 ``(key, kept_input, other_input)``."""
+    ``conflict_examples`` up to 5 ``(key, kept_input, other_input)`` (1-based
+    input numbers), ``conflict_keys`` every such id key."""
 
     rows_in: int = 0
     ids: int = 0
@@ -377,6 +584,7 @@ class MergeReport:
     duplicates_dropped: int = 0
     conflicts: int = 0
     conflict_examples: list[tuple[str, int, int]] = field(default_factory=list)
+    conflict_keys: list[str] = field(default_factory=list)
 
 
 def merge_frames(frames: list[pd.DataFrame], *, id_col: str = DEFAULT_ID_COL) -> tuple[pd.DataFrame, MergeReport]:
@@ -392,6 +600,8 @@ def merge_frames(frames: list[pd.DataFrame], *, id_col: str = DEFAULT_ID_COL) ->
     parts = []
     for i, frame in enumerate(frames):
         if id_col not in frame.columns:
+            if not len(frame):  # an empty file (a JSONL or CSV with no rows has no columns either)
+                continue
             raise ConfigError(f"results table {i + 1} has no {id_col!r} column", field=id_col)
         parts.append(frame.reset_index(drop=True))
     if not parts:
@@ -408,7 +618,9 @@ def merge_frames(frames: list[pd.DataFrame], *, id_col: str = DEFAULT_ID_COL) ->
     order = np.lexsort((rows, ~ok))  # successes first, then input order (source order is row order)
     key_sorted = pd.Series(keys[order])
     first = ~key_sorted.duplicated(keep="first").to_numpy()
-    kept_rows = np.sort(order[first])
+    codes, _uniques = pd.factorize(keys)  # codes follow each id's first appearance
+    kept_rows = order[first]
+    kept_rows = kept_rows[np.argsort(codes[kept_rows], kind="stable")]
     # conflicts: successes for one id whose RESULT text differs from the kept one
     ok_rows = order[ok[order]]
     if len(ok_rows):
@@ -422,9 +634,14 @@ def merge_frames(frames: list[pd.DataFrame], *, id_col: str = DEFAULT_ID_COL) ->
             sub["kept_row"] = sub["key"].map(firsts["row"])
             differing = sub[(sub["row"] != sub["kept_row"]) & (sub["text"].astype(str) != sub["kept_text"].astype(str))]
             report.conflicts = int(differing["key"].nunique())
+            report.conflict_keys = differing["key"].drop_duplicates().tolist()
             for rec in differing.drop_duplicates("key").head(5).itertuples():
                 report.conflict_examples.append((rec.key, int(sources[rec.kept_row]) + 1, int(sources[rec.row]) + 1))
     merged = df.iloc[kept_rows].reset_index(drop=True)
+    if STATUS_COL in merged.columns:  # a success read from a table without STATUS is marked ok, not NaN
+        unmarked = merged[STATUS_COL].isna() & ok[kept_rows]
+        if unmarked.any():
+            merged[STATUS_COL] = merged[STATUS_COL].astype(object).where(~unmarked, "ok")
     report.ids = len(merged)
     report.succeeded = int(ok[kept_rows].sum())
     report.duplicates_dropped = report.rows_in - report.ids

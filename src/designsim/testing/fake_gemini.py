@@ -110,13 +110,16 @@ def _camel(value: Any) -> Any:
 class FakeReply:
     """What to answer: HTTP ``status``, a JSON ``body``, after ``delay_s`` seconds
     (on top of the server's fixed latency). ``drop`` closes the connection
-    without answering (a connection reset). ``raw`` (bytes) is sent instead of
-    ``body`` when set: a proxy's HTML page, a truncated or non-JSON body."""
+    without answering (a connection reset). ``headers`` are extra response
+    headers (the File API's resumable upload answers in ``x-goog-upload-*``
+    headers); ``raw`` bytes, when set, are sent instead of the JSON ``body``
+    (a file download)."""
 
     status: int = 200
     body: dict[str, Any] = field(default_factory=dict)
     delay_s: float = 0.0
     drop: bool = False
+    headers: dict[str, str] = field(default_factory=dict)
     raw: bytes | None = None
 
 
@@ -281,6 +284,8 @@ class FakeGeminiServer:
                 try:
                     self.send_response(reply.status)
                     self.send_header("content-type", "application/json; charset=UTF-8")
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
                     self.send_header("content-length", str(len(data)))
                     self.end_headers()
                     self.wfile.write(data)
