@@ -200,22 +200,7 @@ class GitHubClient:
     def get_pull_diff(self, number: int) -> bytes:
         """The pull request's diff against its merge base (``Accept:
         application/vnd.github.diff``). Raises :class:`DiffTooLarge` on 406."""
-        from github import GithubException
-
-        with github_errors(f"read the diff of #{number}", permission="pull-requests: read"):
-            status, headers, output = self._req.requestJson("GET", f"{self._base}/pulls/{number}",
-                                                            headers={"Accept": DIFF_MEDIA_TYPE})
-            if status == 406:
-                raise DiffTooLarge(output[:300] if isinstance(output, str) else "")
-            if status >= 400:
-                import json
-
-                try:
-                    data = json.loads(output)
-                except ValueError:
-                    data = {"message": str(output)[:300]}
-                raise GithubException(status, data, headers)
-        return (output or "").encode("utf-8")
+        return self._get_diff(f"/pulls/{number}", what=f"read the diff of #{number}", permission="pull-requests: read")
 
     def list_pull_files(self, number: int, *, limit: int = MAX_PR_FILES) -> list[dict]:
         """``GET /repos/{o}/{r}/pulls/{n}/files``, every page (≤ 3,000 files)."""
@@ -267,11 +252,17 @@ class GitHubClient:
         """The diff of exactly ``base...head`` (two commit SHAs: from their merge
         base to ``head``, what a pull request shows), ``GET /compare/{base}...{head}``
         with the diff media type. Raises :class:`DiffTooLarge` on 406."""
+        return self._get_diff(f"/compare/{quote(base, safe='')}...{quote(head, safe='')}",
+                              what=f"compare {base[:12]}...{head[:12]}", permission="contents: read")
+
+    def _get_diff(self, path: str, *, what: str, permission: str) -> bytes:
+        """GET ``path`` (under the repository) with the diff media type; the body
+        as UTF-8 bytes. Raises :class:`DiffTooLarge` on 406 (GitHub refuses diffs
+        over 300 files / 20,000 lines) and GitHubError for other failures."""
         from github import GithubException
 
-        with github_errors(f"compare {base[:12]}...{head[:12]}", permission="contents: read"):
-            status, headers, output = self._req.requestJson("GET", f"{self._base}/compare/{quote(base, safe='')}...{quote(head, safe='')}",
-                                                            headers={"Accept": DIFF_MEDIA_TYPE})
+        with github_errors(what, permission=permission):
+            status, headers, output = self._req.requestJson("GET", f"{self._base}{path}", headers={"Accept": DIFF_MEDIA_TYPE})
             if status == 406:
                 raise DiffTooLarge(output[:300] if isinstance(output, str) else "")
             if status >= 400:
