@@ -509,15 +509,21 @@ class _StageMentions:
         return candidate in self.order and bool(self._bits(stage_id) >> self.order[candidate] & 1)
 
 
+def _goal_constraints(rb: Rulebook, library: PromptLibrary) -> list[str]:
+    """The constraint names the rulebook's ``goal`` brings from the goal map;
+    ``[]`` with no goal or an unknown one (reported elsewhere as an error)."""
+    if not rb.goal:
+        return []
+    try:
+        return library.goal_parts(rb.goal)["constraints"]
+    except ConfigError:
+        return []
+
+
 def advise(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Finding]:
     """Advice from the paper's heuristic (seed 001 Appendices D and E); never errors."""
     out: list[Finding] = []
-    goal_constraints: list[str] = []
-    if rb.goal:
-        try:
-            goal_constraints = library.goal_parts(rb.goal)["constraints"]
-        except ConfigError:
-            pass
+    goal_constraints = _goal_constraints(rb, library)
     if not rb.constraints and not goal_constraints:
         out.append(where.finding("no-constraints", "no constraints: a simulation needs its \"laws of physics\" (the code you "
                                  "cannot touch, the libraries you cannot use); without them its pathways are ungrounded "
@@ -626,12 +632,7 @@ def gate_advice(rb: Rulebook, library: PromptLibrary, where: _Where) -> list[Fin
     constraint (rulebook or goal) left ``blocking``, no verdict can fail the
     pull request, so the required check only says whether the simulation was
     trusted."""
-    goal_constraints: list[str] = []
-    if rb.goal:
-        try:
-            goal_constraints = library.goal_parts(rb.goal)["constraints"]
-        except ConfigError:
-            pass
+    goal_constraints = _goal_constraints(rb, library)
     blocking = [c.id for c in rb.constraints if c.blocking] + [n for n in goal_constraints if n not in {c.id for c in rb.constraints}]
     if blocking:
         return []
